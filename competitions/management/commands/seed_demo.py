@@ -1,0 +1,41 @@
+"""python manage.py seed_demo: demo accounts and the demo challenge (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import environ
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from competitions.demo import DEMO_SEED, demo_seed
+
+DEFAULT_PASSWORD = "atelier-demo"
+
+
+class Command(BaseCommand):
+    help = "Create the demo organizer and participant and the demo challenge, if missing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--seed", type=int, default=DEMO_SEED, help="Image seed.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with production settings (the demo accounts have known passwords).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.SETTINGS_MODULE.endswith("production") and not options["force"]:
+            raise CommandError(
+                "seed_demo creates accounts with a known password; "
+                "refusing under production settings without --force."
+            )
+        password = environ.Env().str("ATELIER_DEMO_PASSWORD", default=DEFAULT_PASSWORD)
+        result = demo_seed(password=password, seed=options["seed"])
+        challenge = result.challenge
+        verb = "Created" if result.created_challenge else "Found"
+        self.stdout.write(
+            self.style.SUCCESS(f"{verb} the demo challenge “{challenge.title}” ({challenge.slug}).")
+        )
+        self.stdout.write(f"  organizer   / {result.password}   (staff: /admin/)")
+        self.stdout.write(f"  participant / {result.password}")

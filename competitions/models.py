@@ -1,0 +1,222 @@
+"""Challenges, their phases and image sets, and who takes part."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+MIN_RESOLUTION = 32
+MAX_RESOLUTION = 1024
+
+
+class Challenge(models.Model):
+    class TaskKind(models.TextChoices):
+        SINGLE_STYLE = "single_style", "Single style"
+        ARBITRARY_STYLE = "arbitrary_style", "Arbitrary style"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        ARCHIVED = "archived", "Archived"
+
+    class Registration(models.TextChoices):
+        OPEN = "open", "Open: anyone who accepts the rules"
+        APPROVAL = "approval", "Approval: an organizer approves each participant"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    rules = models.TextField(blank=True, help_text="Markdown. Participants accept these to join.")
+    task_kind = models.CharField(
+        max_length=20, choices=TaskKind.choices, default=TaskKind.SINGLE_STYLE
+    )
+    resolution = models.PositiveSmallIntegerField(
+        default=256,
+        validators=[MinValueValidator(MIN_RESOLUTION), MaxValueValidator(MAX_RESOLUTION)],
+        help_text="Images are stored and scored as RGB squares of this many pixels a side.",
+    )
+    public_fraction = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+        help_text="Share of the hidden content images scored on the public leaderboard; "
+        "the rest decide the private leaderboard.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    registration = models.CharField(
+        max_length=10, choices=Registration.choices, default=Registration.OPEN
+    )
+    organizers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="organized_challenges", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(public_fraction__gt=0) & Q(public_fraction__lt=1),
+                name="challenge_public_fraction_open_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(resolution__gte=MIN_RESOLUTION) & Q(resolution__lte=MAX_RESOLUTION),
+                name="challenge_resolution_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("challenge_detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+
+class Phase(models.Model):
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    name = models.CharField(max_length=100)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    max_per_day = models.PositiveIntegerField(
+        default=5, help_text="Submissions per participant in any rolling 24 hours."
+    )
+    max_total = models.PositiveIntegerField(
+        default=100, help_text="Submissions per participant over the whole phase."
+    )
+    max_running = models.PositiveIntegerField(
+        default=1, help_text="Submissions per participant queued or running at once."
+    )
+    time_limit_s = models.PositiveIntegerField(
+        default=600, help_text="Wall-clock limit for generating all outputs of one submission."
+    )
+    max_params = models.PositiveBigIntegerField(
+        default=20_000_000, help_text="Largest generator accepted, in parameters."
+    )
+    max_checkpoint_bytes = models.PositiveBigIntegerField(
+        default=200 * 1024 * 1024, help_text="Largest checkpoint file accepted, in bytes."
+    )
+
+    class Meta:
+        ordering = ["challenge", "starts_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "name"], name="phase_unique_name"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="phase_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}: {self.name}"
+
+    def is_open(self, at: dt.datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return self.starts_at <= at < self.ends_at
+
+    @property
+    def state(self) -> str:
+        now = timezone.now()
+        if now < self.starts_at:
+            return "upcoming"
+        return "open" if now < self.ends_at else "closed"
+
+
+class ChallengeImage(models.Model):
+    """One normalised image (RGB PNG, resolution × resolution) of a challenge."""
+
+    class Kind(models.TextChoices):
+        CONTENT = "content", "Content photo"
+        STYLE = "style", "Style artwork"
+
+    class Split(models.TextChoices):
+        PUBLIC = "public", "Public (downloadable)"
+        HIDDEN = "hidden", "Hidden (never leaves the server)"
+
+    class Leaderboard(models.TextChoices):
+        NONE = "", "—"
+        PUBLIC = "public", "Public leaderboard"
+        PRIVATE = "private", "Private leaderboard"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="images")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    split = models.CharField(max_length=10, choices=Split.choices)
+    leaderboard = models.CharField(
+        max_length=10,
+        choices=Leaderboard.choices,
+        blank=True,
+        default=Leaderboard.NONE,
+        help_text="For hidden content images: which leaderboard they score.",
+    )
+    file = models.FileField(max_length=255)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge", "kind", "split", "original_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["challenge", "kind", "sha256"], name="image_unique_per_challenge"
+            ),
+            # Only hidden content images are scored, so only they belong to a leaderboard.
+            models.CheckConstraint(
+                condition=Q(leaderboard="") | Q(kind="content", split="hidden"),
+                name="image_leaderboard_only_hidden_content",
+            ),
+        ]
+        indexes = [models.Index(fields=["challenge", "kind", "split"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.split}/{self.original_name}"
+
+
+class Participation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        BANNED = "banned", "Banned"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    challenge = models.ForeignKey(
+        Challenge, on_delete=models.CASCADE, related_name="participations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rules_accepted_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "challenge"], name="participation_unique_user_challenge"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.challenge.slug} ({self.status})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED

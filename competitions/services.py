@@ -1,0 +1,378 @@
+"""Writes for challenges, phases, images and participation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from competitions.bundles import (
+    SLUG_TAKEN,
+    BundleError,
+    BundleLimits,
+    PreparedBundle,
+    Progress,
+    bundle_prepare,
+)
+from competitions.imaging import NormalisedImage, normalise_image
+from competitions.models import Challenge, ChallengeImage, Participation, Phase
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+NOT_PUBLISHABLE = "The challenge cannot be published yet: {reasons}."
+NEEDS_PHASE = "it has no phase"
+NEEDS_IMAGES = "{folder} needs at least {minimum} image(s), it has {count}"
+ALREADY_ARCHIVED = "The challenge is archived; it cannot be published again."
+DUPLICATE_IMAGE = "{name}: this {kind} image is already in the challenge."
+RESOLUTION_LOCKED = "The resolution cannot change once the challenge has images."
+JOIN_CLOSED = "This challenge is not open for registration."
+JOIN_RULES = "You need to accept the rules to join this challenge."
+JOIN_REJECTED = "Your request to join this challenge was declined."
+JOIN_BANNED = "You have been banned from this challenge."
+
+# What a challenge needs before participants can see it: training data, a style to aim at,
+# and hidden images on both sides of the public/private split.
+PUBLISH_MINIMUM = {
+    (ChallengeImage.Kind.CONTENT, ChallengeImage.Split.PUBLIC): 1,
+    (ChallengeImage.Kind.CONTENT, ChallengeImage.Split.HIDDEN): 2,
+    (ChallengeImage.Kind.STYLE, ChallengeImage.Split.PUBLIC): 1,
+}
+
+
+# --- Images ---------------------------------------------------------------------------------
+
+
+def image_storage_name(*, challenge: Challenge, kind: str, sha256: str) -> str:
+    return f"challenges/{challenge.pk}/{kind}/{sha256}.png"
+
+
+@contextmanager
+def _files_removed_on_failure() -> Iterator[list[str]]:
+    """Collect storage names written inside the block; delete them if the block fails.
+
+    Database rows roll back with the transaction; files do not, so they are tracked here.
+    """
+    written: list[str] = []
+    try:
+        yield written
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
+
+
+def _image_row_create(
+    *,
+    challenge: Challenge,
+    kind: str,
+    split: str,
+    content: File,
+    sha256: str,
+    size_bytes: int,
+    original_name: str,
+    written: list[str],
+) -> ChallengeImage:
+    if ChallengeImage.objects.filter(challenge=challenge, kind=kind, sha256=sha256).exists():
+        raise ApplicationError(
+            "image_duplicate", DUPLICATE_IMAGE.format(name=original_name, kind=kind)
+        )
+    name = default_storage.save(
+        image_storage_name(challenge=challenge, kind=kind, sha256=sha256), content
+    )
+    written.append(name)
+    image = ChallengeImage(
+        challenge=challenge,
+        kind=kind,
+        split=split,
+        # Provisional; challenge_images_partition decides the real side.
+        leaderboard=_provisional_leaderboard(kind, split),
+        file=name,
+        original_name=original_name[:255],
+        sha256=sha256,
+        size_bytes=size_bytes,
+    )
+    image.full_clean(exclude=["file"])
+    image.save()
+    return image
+
+
+def _provisional_leaderboard(kind: str, split: str) -> str:
+    if kind == ChallengeImage.Kind.CONTENT and split == ChallengeImage.Split.HIDDEN:
+        return ChallengeImage.Leaderboard.PRIVATE
+    return ChallengeImage.Leaderboard.NONE
+
+
+def challenge_image_upload(
+    *, challenge: Challenge, kind: str, split: str, upload: BinaryIO, name: str
+) -> ChallengeImage:
+    """Validate and normalise one uploaded image and add it to the challenge."""
+    normalised = normalise_image(
+        upload,
+        name=name,
+        resolution=challenge.resolution,
+        max_pixels=settings.ATELIER_MAX_IMAGE_PIXELS,
+    )
+    return challenge_image_add(
+        challenge=challenge, kind=kind, split=split, normalised=normalised, name=name
+    )
+
+
+def challenge_image_add(
+    *, challenge: Challenge, kind: str, split: str, normalised: NormalisedImage, name: str
+) -> ChallengeImage:
+    """Store an already normalised image and re-split the hidden content images."""
+    with _files_removed_on_failure() as written, transaction.atomic():
+        image = _image_row_create(
+            challenge=challenge,
+            kind=kind,
+            split=split,
+            content=ContentFile(normalised.png),
+            sha256=normalised.sha256,
+            size_bytes=normalised.size_bytes,
+            original_name=name,
+            written=written,
+        )
+        challenge_images_partition(challenge=challenge)
+    image.refresh_from_db()
+    return image
+
+
+@transaction.atomic
+def challenge_image_delete(*, image: ChallengeImage) -> None:
+    challenge, name = image.challenge, image.file.name
+    image.delete()
+    challenge_images_partition(challenge=challenge)
+    # The file goes only once the deletion is certain; a rollback keeps row and file.
+    transaction.on_commit(lambda: default_storage.delete(name))
+
+
+@transaction.atomic
+def challenge_images_partition(*, challenge: Challenge) -> None:
+    """Split the hidden content images between the public and private leaderboards.
+
+    Deterministic: images are ordered by sha256 and the first ``round(n × public_fraction)``
+    (at least one, and leaving at least one) score the public leaderboard. The split depends
+    only on the images and the fraction, never on upload order.
+    """
+    hidden = list(
+        ChallengeImage.objects.filter(
+            challenge=challenge,
+            kind=ChallengeImage.Kind.CONTENT,
+            split=ChallengeImage.Split.HIDDEN,
+        )
+        .order_by("sha256", "pk")
+        .values_list("pk", flat=True)
+    )
+    public_count = public_count_for(len(hidden), challenge.public_fraction)
+    ChallengeImage.objects.filter(pk__in=hidden[:public_count]).update(
+        leaderboard=ChallengeImage.Leaderboard.PUBLIC
+    )
+    ChallengeImage.objects.filter(pk__in=hidden[public_count:]).update(
+        leaderboard=ChallengeImage.Leaderboard.PRIVATE
+    )
+
+
+def public_count_for(hidden_count: int, public_fraction: float) -> int:
+    """How many of ``hidden_count`` images score the public leaderboard."""
+    if hidden_count <= 1:
+        return hidden_count
+    return min(max(round(hidden_count * public_fraction), 1), hidden_count - 1)
+
+
+# --- Challenges -----------------------------------------------------------------------------
+
+
+def challenge_publish_problems(*, challenge: Challenge) -> list[str]:
+    """What stands between this challenge and publication (empty when nothing does)."""
+    problems = []
+    if not challenge.phases.exists():
+        problems.append(NEEDS_PHASE)
+    for (kind, split), minimum in PUBLISH_MINIMUM.items():
+        count = challenge.images.filter(kind=kind, split=split).count()
+        if count < minimum:
+            problems.append(
+                NEEDS_IMAGES.format(folder=f"{kind}/{split}", minimum=minimum, count=count)
+            )
+    return problems
+
+
+@transaction.atomic
+def challenge_publish(*, challenge: Challenge) -> Challenge:
+    if challenge.status == Challenge.Status.ARCHIVED:
+        raise ApplicationError("challenge_archived", ALREADY_ARCHIVED)
+    problems = challenge_publish_problems(challenge=challenge)
+    if problems:
+        raise ApplicationError(
+            "challenge_not_publishable", NOT_PUBLISHABLE.format(reasons="; ".join(problems))
+        )
+    if challenge.status != Challenge.Status.PUBLISHED:
+        challenge.status = Challenge.Status.PUBLISHED
+        challenge.published_at = challenge.published_at or timezone.now()
+        challenge.full_clean()
+        challenge.save(update_fields=["status", "published_at", "updated_at"])
+    return challenge
+
+
+@transaction.atomic
+def challenge_archive(*, challenge: Challenge) -> Challenge:
+    challenge.status = Challenge.Status.ARCHIVED
+    challenge.save(update_fields=["status", "updated_at"])
+    return challenge
+
+
+def challenge_resolution_check(*, challenge: Challenge, new_resolution: int) -> None:
+    """Stored images are normalised to one resolution; changing it would orphan them."""
+    if challenge.pk and challenge.resolution != new_resolution and challenge.images.exists():
+        raise ApplicationError("challenge_resolution_locked", RESOLUTION_LOCKED)
+
+
+@transaction.atomic
+def challenge_delete(*, challenge: Challenge) -> None:
+    names = list(challenge.images.values_list("file", flat=True))
+    challenge.delete()
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+def challenge_bundle_import(
+    *,
+    source: Path,
+    organizer: AbstractBaseUser | None = None,
+    limits: BundleLimits | None = None,
+    progress: Progress | None = None,
+) -> Challenge:
+    """Import a challenge bundle (zip or folder): all of it, or nothing.
+
+    Everything is validated and every image normalised before the first write; then the
+    challenge, its phases and images are created in one transaction, and image files written
+    before a failure are removed again.
+    """
+    with bundle_prepare(source, limits=limits, progress=progress) as prepared:
+        try:
+            with _files_removed_on_failure() as written, transaction.atomic():
+                challenge = _bundle_write(prepared, organizer=organizer, written=written)
+        except IntegrityError as error:
+            # Another import took the slug between our check and our insert.
+            slug = prepared.manifest.slug
+            if Challenge.objects.filter(slug=slug).exists():
+                raise BundleError("bundle_slug_taken", SLUG_TAKEN.format(slug=slug)) from error
+            raise
+    logger.info(
+        "Imported challenge %s with %d images and %d phases",
+        challenge.slug,
+        len(prepared.images),
+        len(prepared.manifest.phases),
+    )
+    return challenge
+
+
+def _bundle_write(
+    prepared: PreparedBundle, *, organizer: AbstractBaseUser | None, written: list[str]
+) -> Challenge:
+    manifest = prepared.manifest
+    challenge = Challenge(
+        slug=manifest.slug,
+        title=manifest.title,
+        summary=manifest.summary,
+        description=manifest.description,
+        rules=manifest.rules,
+        task_kind=manifest.task_kind,
+        resolution=manifest.resolution,
+        public_fraction=manifest.public_fraction,
+        registration=manifest.registration,
+    )
+    challenge.full_clean()
+    challenge.save()
+    if organizer is not None:
+        challenge.organizers.add(organizer)
+    for spec in manifest.phases:
+        phase = Phase(
+            challenge=challenge,
+            name=spec.name,
+            starts_at=spec.starts_at,
+            ends_at=spec.ends_at,
+            max_per_day=spec.max_per_day,
+            max_total=spec.max_total,
+            max_running=spec.max_running,
+            time_limit_s=spec.time_limit_s,
+            max_params=spec.max_params,
+            max_checkpoint_bytes=spec.max_checkpoint_bytes,
+        )
+        phase.full_clean()
+        phase.save()
+    for image in prepared.images:
+        with image.temp_path.open("rb") as handle:
+            _image_row_create(
+                challenge=challenge,
+                kind=image.kind,
+                split=image.split,
+                content=File(handle),
+                sha256=image.sha256,
+                size_bytes=image.size_bytes,
+                original_name=image.original_name,
+                written=written,
+            )
+    challenge_images_partition(challenge=challenge)
+    if manifest.status == Challenge.Status.PUBLISHED:
+        challenge_publish(challenge=challenge)
+    return challenge
+
+
+# --- Participation --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def participation_join(
+    *, user: AbstractBaseUser, challenge: Challenge, accept_rules: bool
+) -> Participation:
+    """Join a published challenge: approved at once, or pending where approval is required.
+
+    Joining again is harmless and returns the existing participation.
+    """
+    if challenge.status != Challenge.Status.PUBLISHED:
+        raise ApplicationError("join_closed", JOIN_CLOSED)
+    existing = (
+        Participation.objects.select_for_update().filter(user=user, challenge=challenge).first()
+    )
+    if existing is not None:
+        if existing.status == Participation.Status.BANNED:
+            raise ApplicationError("join_banned", JOIN_BANNED)
+        if existing.status == Participation.Status.REJECTED:
+            raise ApplicationError("join_rejected", JOIN_REJECTED)
+        return existing
+    if not accept_rules:
+        raise ApplicationError("join_rules_not_accepted", JOIN_RULES)
+    approved = challenge.registration == Challenge.Registration.OPEN
+    participation = Participation(
+        user=user,
+        challenge=challenge,
+        rules_accepted_at=timezone.now(),
+        status=Participation.Status.APPROVED if approved else Participation.Status.PENDING,
+        decided_at=timezone.now() if approved else None,
+    )
+    participation.full_clean()
+    participation.save()
+    return participation
+
+
+@transaction.atomic
+def participation_decide(
+    *, participation: Participation, status: str, decided_by: AbstractBaseUser
+) -> Participation:
+    """An organizer approves, rejects or bans a participant."""
+    if status not in Participation.Status.values or status == Participation.Status.PENDING:
+        raise ApplicationError("participation_bad_status", f"Unknown decision {status!r}.")
+    participation.status = status
+    participation.decided_at = timezone.now()
+    participation.decided_by = decided_by
+    participation.save(update_fields=["status", "decided_at", "decided_by"])
+    return participation

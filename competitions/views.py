@@ -1,0 +1,115 @@
+"""The public challenge pages: list, detail tabs, join, image and data downloads."""
+
+from __future__ import annotations
+
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from PIL import Image
+
+from competitions import selectors
+from competitions.datazip import public_data_zip
+from competitions.forms import JoinForm
+from competitions.models import Challenge, ChallengeImage
+from competitions.services import participation_join
+from config.errors import ApplicationError
+
+TABS = ("overview", "rules", "data", "phases")
+THUMBNAIL_SIDE = 128
+DATA_FORBIDDEN = "Join the challenge and accept its rules to download the data."
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    drafts = selectors.challenges_organized_by(request.user).exclude(
+        status=Challenge.Status.PUBLISHED
+    )
+    return render(
+        request,
+        "competitions/home.html",
+        {"challenges": selectors.challenge_list_published(), "organized_drafts": drafts},
+    )
+
+
+def challenge_detail(request: HttpRequest, slug: str, tab: str = "overview") -> HttpResponse:
+    if tab not in TABS:
+        return redirect("challenge_detail", slug=slug)
+    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
+    context = {
+        "challenge": challenge,
+        "tab": tab,
+        "tabs": TABS,
+        "phases": challenge.phases.all(),
+        "participation": selectors.participation_for(user=request.user, challenge=challenge),
+        "is_organizer": selectors.user_organizes(request.user, challenge),
+        "may_download": selectors.user_may_download_public_data(request.user, challenge),
+        "counts": selectors.image_counts(challenge),
+        "style_images": selectors.public_images(challenge, kind=ChallengeImage.Kind.STYLE),
+    }
+    return render(request, "competitions/challenge_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def challenge_join(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
+    participation = selectors.participation_for(user=request.user, challenge=challenge)
+    form = JoinForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            participation = participation_join(
+                user=request.user, challenge=challenge, accept_rules=True
+            )
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            if participation.is_approved:
+                messages.success(request, "You have joined the challenge. Good luck!")
+            else:
+                messages.info(request, "Your request is pending: an organizer will review it.")
+            return redirect("challenge_detail", slug=challenge.slug)
+    return render(
+        request,
+        "competitions/challenge_join.html",
+        {"challenge": challenge, "form": form, "participation": participation},
+    )
+
+
+def challenge_image(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Serve one stored image (or its thumbnail with ?thumb=1) to those allowed to see it."""
+    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
+    image = selectors.image_get_for_viewer(challenge=challenge, pk=pk, user=request.user)
+    private = (
+        image.split == ChallengeImage.Split.HIDDEN or image.kind == ChallengeImage.Kind.CONTENT
+    )
+    cache_control = "private, max-age=3600" if private else "public, max-age=86400"
+    if request.GET.get("thumb"):
+        with default_storage.open(image.file.name, "rb") as handle:
+            thumbnail = Image.open(handle)
+            thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            buffer = io.BytesIO()
+            thumbnail.save(buffer, format="PNG")
+        response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    else:
+        response = FileResponse(
+            default_storage.open(image.file.name, "rb"), content_type="image/png"
+        )
+    response["Cache-Control"] = cache_control
+    return response
+
+
+@login_required
+def challenge_data_download(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
+    if not selectors.user_may_download_public_data(request.user, challenge):
+        return HttpResponseForbidden(DATA_FORBIDDEN)
+    return FileResponse(
+        public_data_zip(challenge),
+        as_attachment=True,
+        filename=f"{challenge.slug}-public-data.zip",
+        content_type="application/zip",
+    )

@@ -1,0 +1,8 @@
+"""Local development: DEBUG on, everything embedded (SQLite, filesystem broker)."""
+
+from __future__ import annotations
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -1,0 +1,17 @@
+"""Settings for the pytest suite: the configured stack, fast hashing, file-backed SQLite.
+
+The test database is a file (not SQLite's in-memory default) so that worker processes
+started by integration tests open the same database as the test itself.
+"""
+
+from __future__ import annotations
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES, VAR_DIR
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
