@@ -18,7 +18,10 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@# pytest exits 5 when it collected nothing: say so, a run that tests nothing must fail.
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: nothing was tested." >&2; fi; \
+	exit $$status
 
 install: $(STAMP)
 

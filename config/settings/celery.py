@@ -10,9 +10,8 @@ env = environ.Env()
 _VAR_DIR = Path(
     env.str("ATELIER_VAR_DIR", default=str(Path(__file__).resolve().parents[2] / "var"))
 )
-_BROKER_DIR = _VAR_DIR / "celery"
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 
 # The longest a scoring task may take before the broker hands its message to another
 # worker. It must stay above the longest phase time limit, or a slow but healthy scoring
@@ -21,16 +20,22 @@ ATELIER_BROKER_VISIBILITY_TIMEOUT_S = env.int(
     "ATELIER_BROKER_VISIBILITY_TIMEOUT_S", default=6 * 3600
 )
 
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _folder in ("queue", "processed", "control"):
-        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_BROKER_DIR / "queue"),
-        "data_folder_out": str(_BROKER_DIR / "queue"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "control_folder": str(_BROKER_DIR / "control"),
+
+def filesystem_transport_options(folder: Path) -> dict[str, object]:
+    """Options of kombu's filesystem transport, with its folders created under ``folder``."""
+    for name in ("queue", "processed", "control"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
+
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(_VAR_DIR / "celery")
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": ATELIER_BROKER_VISIBILITY_TIMEOUT_S,

@@ -7,7 +7,8 @@ started by integration tests open the same database as the test itself.
 from __future__ import annotations
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES, VAR_DIR
+from config.settings.base import CELERY_BROKER_URL, DATABASES, VAR_DIR
+from config.settings.celery import filesystem_transport_options
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -15,3 +16,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Test workers get their own broker folders: stale demo messages stay out of the tests.
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(VAR_DIR / "celery-test")

@@ -1,0 +1,130 @@
+"""docker-compose.yml agrees with the code: no Docker engine runs here, so read it instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_SERVICES = ("web", "worker-default", "worker-gpu", "beat")
+ENV_CALL = re.compile(
+    r"env\.(?:str|int|bool|list|float|path|db_url|email_url)\(\s*\"([A-Z0-9_]+)\""
+)
+# Read by Django and Celery themselves rather than through django-environ.
+FRAMEWORK_VARIABLES = {"DJANGO_SETTINGS_MODULE"}
+REQUIRED_IN_PRODUCTION = {
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def settings_variables() -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / "config" / "settings").glob("*.py"):
+        found |= set(ENV_CALL.findall(path.read_text()))
+    return found
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    lines = path.read_text().replace("\\\n", " ").splitlines()
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def queues_known() -> set[str]:
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    return routed | {settings.CELERY_TASK_DEFAULT_QUEUE}
+
+
+def option(command: list[str], *names: str) -> str:
+    for name in names:
+        if name in command:
+            return command[command.index(name) + 1]
+    raise AssertionError(f"{names} missing from {command}")
+
+
+def test_every_service_of_the_design_is_there(compose: dict) -> None:
+    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_build_context_and_dockerfile_exist(compose: dict, name: str) -> None:
+    build = compose["services"][name]["build"]
+    context = ROOT / build["context"]
+    dockerfile = context / build["dockerfile"]
+    assert context.is_dir()
+    assert dockerfile.is_file()
+    for instruction, argument in dockerfile_instructions(dockerfile):
+        if instruction == "COPY":
+            sources = argument.split()[:-1]
+            for source in sources:
+                assert source == "." or (context / source).exists(), source
+        if instruction == "ENTRYPOINT":
+            script = ROOT / json.loads(argument)[0]
+            assert script.is_file(), script
+            assert os.access(script, os.X_OK), script
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_environment_matches_the_settings(compose: dict, name: str) -> None:
+    environment = compose["services"][name]["environment"]
+    known = settings_variables() | FRAMEWORK_VARIABLES
+    assert set(environment) <= known, set(environment) - known
+    assert set(environment) >= REQUIRED_IN_PRODUCTION
+    assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert environment["DATABASE_URL"].startswith("postgres://")
+    assert environment["CELERY_BROKER_URL"].startswith("redis://redis:")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_commands_name_things_that_exist(compose: dict, name: str) -> None:
+    command = compose["services"][name]["command"]
+    if command[0] == "gunicorn":
+        module, attribute = command[1].split(":")
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
+        assert attribute == "application"
+        assert (ROOT / option(command, "--config", "-c")).is_file()
+    else:
+        assert command[:3] == ["celery", "-A", "config"]
+        assert (ROOT / "config" / "celery.py").is_file()
+        if command[3] == "worker":
+            assert set(option(command, "-Q", "--queues").split(",")) <= queues_known()
+
+
+def test_gpu_worker_scores_one_at_a_time_on_a_reserved_gpu(compose: dict) -> None:
+    service = compose["services"]["worker-gpu"]
+    command = service["command"]
+    assert option(command, "-Q", "--queues") == "scoring"
+    assert option(command, "-c", "--concurrency") == "1"
+    assert option(command, "--prefetch-multiplier") == "1"
+    devices = service["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia"
+    assert "gpu" in devices[0]["capabilities"]
+
+
+def test_web_and_workers_share_one_media_volume(compose: dict) -> None:
+    mounts = set()
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        media_root = service["environment"]["ATELIER_MEDIA_ROOT"]
+        matching = [v for v in service["volumes"] if v.split(":")[1] == media_root]
+        assert len(matching) == 1, name
+        mounts.add(matching[0].split(":")[0])
+    assert len(mounts) == 1
+    assert mounts <= set(compose["volumes"])
