@@ -20,13 +20,19 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 
-# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to run
-# there unless told that this thread is in fact synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(scope="module", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to
+    run there unless told that this thread is in fact synchronous. Only for these modules,
+    and until after their database teardown."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module")
+def browser(_orm_beside_playwright: None) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if os.environ.get("ATELIER_REQUIRE_BROWSER") == "1":
             pytest.fail("ATELIER_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")

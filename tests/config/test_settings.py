@@ -29,7 +29,13 @@ print(json.dumps({
     "debug": settings.DEBUG,
 }))
 """
-SERVICE_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "ATELIER_VAR_DIR", "ATELIER_MEDIA_ROOT")
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "ATELIER_VAR_DIR",
+    "ATELIER_MEDIA_ROOT",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
