@@ -159,6 +159,8 @@ LOGGING = {
 }
 
 # --- Atelier --------------------------------------------------------------------------------
+# Which settings module is in force: "local", "test" or "production" (each sets its own).
+ATELIER_ENVIRONMENT = "base"
 # Pillow refuses anything larger than this many pixels before decoding it (decompression
 # bombs). 40 MP is above any camera photo an organizer would reasonably upload.
 ATELIER_MAX_IMAGE_PIXELS = env.int("ATELIER_MAX_IMAGE_PIXELS", default=40_000_000)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from config.settings.base import *  # noqa: F403
 from config.settings.base import BASE_DIR, STORAGES, env
 
+ATELIER_ENVIRONMENT = "production"
+
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")

@@ -10,6 +10,8 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import CELERY_BROKER_URL, DATABASES, VAR_DIR
 from config.settings.celery import filesystem_transport_options
 
+ATELIER_ENVIRONMENT = "test"
+
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.SETTINGS_MODULE.endswith("production") and not options["force"]:
+        if settings.ATELIER_ENVIRONMENT == "production" and not options["force"]:
             raise CommandError(
                 "seed_demo creates accounts with a known password; "
                 "refusing under production settings without --force."
