@@ -14,6 +14,7 @@ from django.core.management import call_command
 from competitions.demo import DEMO_SLUG
 from competitions.models import Challenge, Participation
 from competitions.procedural import STYLE_FAMILIES, landscape, style_image
+from tests.config.test_settings import PRODUCTION_ENV, ROOT, clean_env
 
 
 def pixels(image) -> np.ndarray:
@@ -72,8 +73,6 @@ def test_seed_demo_is_idempotent() -> None:
 
 
 def test_seed_demo_refuses_production_settings() -> None:
-    from tests.config.test_settings import PRODUCTION_ENV, ROOT, clean_env
-
     result = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"],
         env=clean_env(DJANGO_SETTINGS_MODULE="config.settings.production", **PRODUCTION_ENV),
