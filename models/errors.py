@@ -1,0 +1,115 @@
+"""The one error type of models/: a stable code and a sentence a participant can act on.
+
+Every failure to load, validate or run a generator becomes a `ModelError`. Its `code` is stable
+(stored on the submission, shown by the API); its `message` is safe to show to the participant
+who uploaded the checkpoint; its `detail` is for the organizer-only log (tracebacks, internals).
+The message templates are module constants so tests can assert the exact text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT_FILE = "corrupt_file"
+    FILE_TOO_LARGE = "file_too_large"
+    UNKNOWN_ARCHITECTURE = "unknown_architecture"
+    MISSING_KEYS = "missing_keys"
+    UNEXPECTED_KEYS = "unexpected_keys"
+    SHAPE_MISMATCH = "shape_mismatch"
+    DTYPE_MISMATCH = "dtype_mismatch"
+    TOO_MANY_PARAMETERS = "too_many_parameters"
+    CONFIG_MISMATCH = "config_mismatch"
+    NON_FINITE_WEIGHTS = "non_finite_weights"
+    UNSAFE_PROGRAM = "unsafe_program"
+    BAD_INPUT_SIGNATURE = "bad_input_signature"
+    BAD_OUTPUT_SHAPE = "bad_output_shape"
+    NON_FINITE_OUTPUT = "non_finite_output"
+    TIME_LIMIT = "time_limit"
+    MEMORY_LIMIT = "memory_limit"
+    CHILD_CRASHED = "child_crashed"
+    GENERATOR_FAILED = "generator_failed"
+
+
+UNSUPPORTED_EXTENSION = (
+    "Files ending in '{suffix}' are not accepted; upload a .safetensors file, a .pt or .pth "
+    "state dict, or a .pt2 exported program."
+)
+WRONG_EXTENSION = (
+    "The file holds a {actual} checkpoint but its name ends in '{suffix}'; "
+    "rename it to end in {expected}."
+)
+PICKLED_OBJECTS = (
+    "The file contains Python objects, not only tensors; save model.state_dict() instead of "
+    "the whole model."
+)
+NOT_A_STATE_DICT = (
+    "The file does not hold a state dict (a mapping from tensor names to tensors), "
+    "directly or under a 'state_dict' or 'model' key."
+)
+EXPORTED_PROGRAM_REQUIRED = (
+    "The '{architecture}' architecture is defined by an exported program; upload a .pt2 file."
+)
+STATE_DICT_REQUIRED = (
+    "The '{architecture}' architecture is loaded from weights only; upload a .safetensors, "
+    ".pt or .pth file."
+)
+CORRUPT_FILE = "The file is damaged or truncated and cannot be read as a {format} checkpoint."
+FILE_TOO_LARGE = "The file has {size} bytes; the limit is {limit} bytes."
+UNKNOWN_ARCHITECTURE = "Unknown architecture '{name}'; choose one of: {known}."
+MISSING_KEYS = (
+    "The checkpoint lacks {count} tensor(s) that the {architecture} architecture needs, "
+    "first: {keys}."
+)
+UNEXPECTED_KEYS = (
+    "The checkpoint has {count} tensor(s) that the {architecture} architecture does not use, "
+    "first: {keys}."
+)
+SHAPE_MISMATCH = (
+    "Tensor '{key}' has shape {found}; the {architecture} architecture expects {expected}."
+)
+DTYPE_MISMATCH = "Tensor '{key}' has dtype {found}; the weights must be floating-point tensors."
+TOO_MANY_PARAMETERS = "The checkpoint holds {count} parameters; the limit is {limit}."
+CONFIG_MISMATCH = "The declared {setting} is {declared} but the weights imply {inferred}."
+UNKNOWN_SETTING = (
+    "'{setting}' is not a setting of the {architecture} architecture; its settings are: {known}."
+)
+NON_FINITE_WEIGHTS = "Tensor '{key}' contains NaN or infinite values."
+UNSAFE_PROGRAM = (
+    "The exported program uses {what}, which the platform does not run; export a plain "
+    "torch.export program of core ATen operators (no custom operators, objects or pickled data)."
+)
+BAD_INPUT_SIGNATURE = (
+    "The exported program must take {expected} as float tensors of shape N×3×H×W with dynamic "
+    "batch size, height and width; {problem}."
+)
+BAD_OUTPUT_SHAPE = (
+    "The generator returned shape {found} for a batch of shape {expected}; it must return "
+    "N×3×H×W images at the input's size."
+)
+NON_FINITE_OUTPUT = "The generator produced NaN or infinite values."
+TIME_LIMIT = "The generator did not finish within the time limit of {limit} seconds."
+MEMORY_LIMIT = "The generator needed more memory than the limit of {limit} MiB."
+CHILD_CRASHED = "The generator process crashed ({reason})."
+GENERATOR_FAILED = "The generator raised an error while running: {error}."
+
+
+class ModelError(Exception):
+    """A named failure of a checkpoint or of the generator it holds."""
+
+    def __init__(self, code: ErrorCode, message: str, *, detail: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[ModelError], tuple[ErrorCode, str], dict[str, str]]:
+        # Celery and multiprocessing pickle exceptions; keep the code and the detail across.
+        return (type(self), (self.code, self.message), {"detail": self.detail})
+
+
+def first_keys(keys: list[str], shown: int = 3) -> str:
+    """The first few tensor names of a list, quoted, for a participant-facing message."""
+    return ", ".join(f"'{key}'" for key in keys[:shown])
