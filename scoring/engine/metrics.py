@@ -1,0 +1,245 @@
+"""The metrics of DESIGN.md section 6 as pure functions of features, signatures and statistics.
+
+Per-image quantities come back as float64 tensors; the scorer averages them. Sums that decide
+a number (squared errors, Gram norms, patch statistics) are taken in float64, so the rounding
+of float32 features does not pile up over a million terms.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeGuard
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch.nn import functional
+
+from scoring.engine.errors import FRECHET_IMAGINARY, ErrorCode, ScoringError
+
+logger = logging.getLogger(__name__)
+
+
+class Direction(StrEnum):
+    LOWER = "lower"
+    HIGHER = "higher"
+
+
+# Every metric a result carries, in the order of DESIGN.md section 6, with which way is better.
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "content_distance": Direction.LOWER,
+    "style_distance": Direction.LOWER,
+    "judge_realism": Direction.HIGHER,
+    "deception_rate": Direction.HIGHER,
+    "judge_fd": Direction.LOWER,
+    "memorization_rate": Direction.LOWER,
+    "params": Direction.LOWER,
+    "ms_per_image": Direction.LOWER,
+    "runtime_ratio": Direction.LOWER,
+    "composite": Direction.LOWER,
+}
+METRICS = tuple(METRIC_DIRECTIONS)
+
+SIGNATURE_SIZE = 32
+MEMORIZATION_THRESHOLD = 0.8
+MEMORIZATION_PENALTY = 9.0
+# Rec. 601 luma, the usual definition of luminance for RGB photos.
+LUMA = (0.299, 0.587, 0.114)
+# pytorch-fid's values: the ridge added when sqrtm of the covariance product fails, and the
+# largest imaginary part of its diagonal that counts as rounding.
+FRECHET_EPSILON = 1e-6
+FRECHET_IMAGINARY_TOLERANCE = 1e-3
+
+
+def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+    """G = F Fᵀ / (C·H·W) for each image of a B×C×H×W batch, as B×C×C float32.
+
+    The product runs on a B×(H·W)×C view, which is free for the channels_last activations the
+    metric network returns on CPU.
+    """
+    batch, channels, height, width = features.shape
+    flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+    return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
+
+
+def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
+    """‖x‖² of each item of a batch, squared and summed in float64."""
+    return tensors.reshape(tensors.shape[0], -1).double().pow(2).sum(dim=1)
+
+
+def content_distances(
+    outputs: torch.Tensor, references: torch.Tensor, reference_norms: torch.Tensor
+) -> torch.Tensor:
+    """‖F₄₂(out) − F₄₂(content)‖² / ‖F₄₂(content)‖² per image."""
+    return squared_norms(outputs - references.to(outputs.device)).cpu() / reference_norms
+
+
+def style_distances(
+    grams: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    target_norms: Mapping[str, torch.Tensor],
+) -> torch.Tensor:
+    """Σₗ ⅕ ‖G_l(out) − T_l‖²_F / ‖T_l‖²_F for each output and each target: a B×T matrix.
+
+    `targets[tap]` holds T targets (T×C×C), `target_norms[tap]` their ‖T_l‖²_F.
+    """
+    total: torch.Tensor | None = None
+    for tap, gram in grams.items():
+        target = targets[tap].to(gram.device)
+        per_target = torch.stack(
+            [squared_norms(gram - target[t]) for t in range(target.shape[0])], dim=1
+        ).cpu()
+        term = per_target / target_norms[tap].unsqueeze(0) / len(grams)
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+def paired_style_distances(
+    grams: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    target_norms: Mapping[str, torch.Tensor],
+    pairs: torch.Tensor,
+) -> torch.Tensor:
+    """The style distance of each output to its own target `targets[tap][pairs[i]]`."""
+    total = torch.zeros(pairs.shape[0], dtype=torch.float64)
+    for tap, gram in grams.items():
+        target = targets[tap][pairs].to(gram.device)
+        total += squared_norms(gram - target).cpu() / target_norms[tap][pairs] / len(grams)
+    return total
+
+
+def structural_signatures(images: torch.Tensor) -> torch.Tensor:
+    """Luminance pooled to 32×32, zero-mean, unit-norm: B×1024 float64.
+
+    A flat image has no structure; its signature is zero, so it correlates with nothing.
+    """
+    luma = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    luminance = (images * luma).sum(dim=1, keepdim=True)
+    pooled = functional.adaptive_avg_pool2d(luminance, SIGNATURE_SIZE).flatten(1).double().cpu()
+    centred = pooled - pooled.mean(dim=1, keepdim=True)
+    norms = centred.norm(dim=1, keepdim=True)
+    return torch.where(norms > 1e-12, centred / norms.clamp_min(1e-12), torch.zeros_like(centred))
+
+
+def mirrored(images: torch.Tensor) -> torch.Tensor:
+    """Left-right mirror images of a B×3×R×R batch."""
+    return torch.flip(images, dims=[-1])
+
+
+def memorized(
+    output_signatures: torch.Tensor,
+    content_signatures: torch.Tensor,
+    style_signatures: torch.Tensor,
+) -> torch.Tensor:
+    """Which outputs copy a public style image instead of stylising their photo.
+
+    An output counts when its correlation with some public style image or its mirror
+    (`style_signatures` holds both) exceeds 0.8 and exceeds its correlation with its own photo
+    (`content_signatures[i]` pairs with `output_signatures[i]`).
+    """
+    if style_signatures.shape[0] == 0:
+        return torch.zeros(output_signatures.shape[0], dtype=torch.bool)
+    with_style = (output_signatures @ style_signatures.T).amax(dim=1)
+    with_content = (output_signatures * content_signatures).sum(dim=1)
+    return (with_style > MEMORIZATION_THRESHOLD) & (with_style > with_content)
+
+
+def frechet_distance(
+    mean_a: np.ndarray,
+    covariance_a: np.ndarray,
+    mean_b: np.ndarray,
+    covariance_b: np.ndarray,
+    epsilon: float = FRECHET_EPSILON,
+) -> float:
+    """‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½), as pytorch-fid computes it.
+
+    When the covariance product is singular (scipy warns) or its square root is not finite,
+    ε·I is added to both covariances and the root computed again. A complex root whose diagonal
+    has an imaginary part above 1e-3 is an error; below that it is rounding and the real part
+    is taken. Rounding can also push the distance of two identical Gaussians a hair below zero:
+    the result is clamped at zero.
+    """
+    difference = mean_a - mean_b
+    root, singular = _sqrtm(covariance_a @ covariance_b)
+    if singular or not np.isfinite(root).all():
+        logger.info("Fréchet distance: singular covariance product, adding %g·I", epsilon)
+        ridge = np.eye(covariance_a.shape[0]) * epsilon
+        root, _ = _sqrtm((covariance_a + ridge) @ (covariance_b + ridge))
+    if np.iscomplexobj(root):
+        if not np.allclose(np.diagonal(root).imag, 0, atol=FRECHET_IMAGINARY_TOLERANCE):
+            largest = float(np.max(np.abs(root.imag)))
+            raise ScoringError(ErrorCode.FRECHET_IMAGINARY, FRECHET_IMAGINARY.format(value=largest))
+        root = root.real
+    distance = (
+        difference @ difference
+        + np.trace(covariance_a)
+        + np.trace(covariance_b)
+        - 2.0 * np.trace(root)
+    )
+    return max(float(distance), 0.0)
+
+
+def _sqrtm(matrix: np.ndarray) -> tuple[np.ndarray, bool]:
+    """scipy's square root, and whether scipy found the matrix singular."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(matrix)
+    singular = any(issubclass(item.category, scipy.linalg.LinAlgWarning) for item in caught)
+    return np.asarray(root), singular
+
+
+def composite(
+    content_distance: float,
+    style_distance: float,
+    judge_realism: float,
+    memorization_rate: float,
+) -> float:
+    """(1 + content)·(1 + style)·(2 − realism)·(1 + 9·memorization); lower is better."""
+    return (
+        (1.0 + content_distance)
+        * (1.0 + style_distance)
+        * (2.0 - judge_realism)
+        * (1.0 + MEMORIZATION_PENALTY * memorization_rate)
+    )
+
+
+def is_number(value: object) -> TypeGuard[float]:
+    """A real, finite number (not None, not NaN, not ±inf, not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class PatchStatistics:
+    """Running mean and covariance of feature rows, in float64, in memory independent of count.
+
+    It keeps Σx and Σxxᵀ only, so scoring any number of outputs needs one C×C matrix.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sum: torch.Tensor | None = None
+        self._outer: torch.Tensor | None = None
+
+    def add(self, rows: torch.Tensor) -> None:
+        rows = rows.double()
+        if self._sum is None or self._outer is None:
+            self._sum = torch.zeros(rows.shape[1], dtype=torch.float64, device=rows.device)
+            self._outer = torch.zeros(
+                rows.shape[1], rows.shape[1], dtype=torch.float64, device=rows.device
+            )
+        self._sum += rows.sum(dim=0)
+        self._outer += rows.T @ rows
+        self.count += rows.shape[0]
+
+    def mean_and_covariance(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and the unbiased covariance (needs at least two rows)."""
+        assert self._sum is not None
+        assert self._outer is not None
+        assert self.count >= 2
+        mean = self._sum / self.count
+        covariance = (self._outer - self.count * torch.outer(mean, mean)) / (self.count - 1)
+        return mean.cpu(), covariance.cpu()

@@ -1,0 +1,82 @@
+"""K style prototypes of a single-style challenge: k-means over the style images' Gram vectors.
+
+Each style image is one vector: its five Gram matrices, each scaled by 1 / (√5 · ‖mean Gram‖)
+of its layer, concatenated. Squared Euclidean distance between such vectors is then the
+style distance of DESIGN.md section 6 with the layer norms of the mean style instead of the
+prototype's own, so the clusters k-means finds are clusters of that distance, and no layer
+wins only because its Gram entries are larger. The prototypes are the cluster means, scaled
+back to Gram matrices. K = 1 gives the mean of all style images.
+
+k-means is scipy's `kmeans2` from a deterministic start: farthest-first traversal beginning at
+the style image closest to the mean (ties to the lower index), then a fixed number of Lloyd
+iterations. The same images in the same order always give the same prototypes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from scipy.cluster.vq import kmeans2
+
+from scoring.engine.errors import (
+    DEGENERATE_STYLE,
+    TOO_MANY_PROTOTYPES,
+    ErrorCode,
+    ScoringError,
+)
+
+logger = logging.getLogger(__name__)
+
+KMEANS_ITERATIONS = 20
+
+
+def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """K prototypes (K×C×C per tap) from the Gram matrices of S style images (S×C×C per tap)."""
+    taps = list(grams)
+    count = grams[taps[0]].shape[0]
+    scales: dict[str, float] = {}
+    for tap in taps:
+        mean_norm = float(grams[tap].double().mean(dim=0).norm())
+        if mean_norm == 0.0:
+            raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE.format(tap=tap))
+        scales[tap] = 1.0 / (math.sqrt(len(taps)) * mean_norm)
+    data = np.concatenate(
+        [grams[tap].reshape(count, -1).double().numpy() * scales[tap] for tap in taps], axis=1
+    )
+    initial = farthest_first(data, k)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        centroids, labels = kmeans2(data, initial, iter=KMEANS_ITERATIONS, minit="matrix")
+    for warning in caught:
+        # An emptied cluster keeps its previous centre; worth knowing, not worth failing.
+        logger.warning("k-means of style prototypes: %s", warning.message)
+    sizes = np.bincount(labels, minlength=k).tolist()
+    logger.info("style prototypes from %d image(s), per prototype: %s", count, sizes)
+    prototypes: dict[str, torch.Tensor] = {}
+    offset = 0
+    for tap in taps:
+        channels = grams[tap].shape[-1]
+        block = centroids[:, offset : offset + channels * channels] / scales[tap]
+        prototypes[tap] = torch.from_numpy(block.reshape(k, channels, channels)).float()
+        offset += channels * channels
+    return prototypes
+
+
+def farthest_first(data: np.ndarray, k: int) -> np.ndarray:
+    """k rows of `data`: the one closest to the mean, then each time the farthest from those."""
+    distinct = len(np.unique(data, axis=0))
+    if k < 1 or distinct < k:
+        raise ScoringError(
+            ErrorCode.TOO_MANY_PROTOTYPES, TOO_MANY_PROTOTYPES.format(k=k, found=distinct)
+        )
+    chosen = [int(np.argmin(((data - data.mean(axis=0)) ** 2).sum(axis=1)))]
+    nearest = ((data - data[chosen[0]]) ** 2).sum(axis=1)
+    while len(chosen) < k:
+        chosen.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, ((data - data[chosen[-1]]) ** 2).sum(axis=1))
+    return data[chosen].copy()

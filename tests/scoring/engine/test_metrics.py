@@ -1,0 +1,207 @@
+"""Each metric of DESIGN.md section 6 against small cases computed by hand."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scoring.engine import ErrorCode, ScoringError
+from scoring.engine.errors import FRECHET_IMAGINARY
+from scoring.engine.metrics import (
+    METRIC_DIRECTIONS,
+    METRICS,
+    Direction,
+    PatchStatistics,
+    composite,
+    content_distances,
+    frechet_distance,
+    gram_matrices,
+    is_number,
+    memorized,
+    mirrored,
+    paired_style_distances,
+    structural_signatures,
+    style_distances,
+)
+from tests.scoring.engine.helpers import smooth_images
+
+
+def test_gram_matrix_of_a_known_tensor() -> None:
+    # F has C=2 channels over H·W = 1·2 positions: rows (1, 2) and (3, 4).
+    features = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    expected = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / (2 * 1 * 2)
+    assert torch.equal(gram_matrices(features), expected)
+
+
+def test_gram_matrix_is_the_same_for_channels_last_features() -> None:
+    features = torch.rand(2, 5, 4, 3, generator=torch.Generator().manual_seed(0))
+    expected = gram_matrices(features.contiguous())
+    channels_last = gram_matrices(features.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(channels_last, expected)
+
+
+def test_content_distance_is_the_relative_squared_error() -> None:
+    reference = torch.tensor([[[[3.0, 4.0]]]])  # ‖P‖² = 25
+    output = torch.tensor([[[[3.0, 6.0]]]])  # ‖F − P‖² = 4
+    norms = torch.tensor([25.0], dtype=torch.float64)
+    assert content_distances(output, reference, norms).tolist() == [4 / 25]
+
+
+def test_style_distance_averages_relative_gram_errors_over_the_layers() -> None:
+    grams = {"a": torch.tensor([[[2.0]]]), "b": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])}
+    targets = {"a": torch.tensor([[[1.0]], [[2.0]]]), "b": torch.eye(2).repeat(2, 1, 1)}
+    norms = {"a": torch.tensor([1.0, 4.0], dtype=torch.float64)}
+    norms["b"] = torch.tensor([2.0, 2.0], dtype=torch.float64)
+    distances = style_distances(grams, targets, norms)
+    # Target 0: layer a (2−1)²/1 = 1, layer b 0; target 1: both 0. Mean over the 2 layers.
+    assert distances.tolist() == [[0.5, 0.0]]
+
+
+def test_paired_style_distance_compares_each_output_with_its_own_target() -> None:
+    grams = {"a": torch.tensor([[[1.0]], [[3.0]]])}
+    targets = {"a": torch.tensor([[[1.0]], [[2.0]]])}
+    norms = {"a": torch.tensor([1.0, 4.0], dtype=torch.float64)}
+    pairs = torch.tensor([1, 1])
+    assert paired_style_distances(grams, targets, norms, pairs).tolist() == [1 / 4, 1 / 4]
+
+
+def test_frechet_distance_of_two_gaussians_has_its_closed_form() -> None:
+    # Diagonal covariances commute: (Σa Σb)^½ = diag(√(σa σb)).
+    mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    variances_a, variances_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    expected = 1 + 4 + np.sum(variances_a + variances_b - 2 * np.sqrt(variances_a * variances_b))
+    distance = frechet_distance(mean_a, np.diag(variances_a), mean_b, np.diag(variances_b))
+    assert distance == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_of_rotated_gaussians() -> None:
+    # Σa = R diag(1, 4) Rᵀ and Σb = R diag(9, 1) Rᵀ share eigenvectors: Tr root = 3 + 2.
+    angle = 0.3
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    covariance_a = rotation @ np.diag([1.0, 4.0]) @ rotation.T
+    covariance_b = rotation @ np.diag([9.0, 1.0]) @ rotation.T
+    zero = np.zeros(2)
+    distance = frechet_distance(zero, covariance_a, zero, covariance_b)
+    assert distance == pytest.approx(5 + 10 - 2 * 5, rel=1e-9)
+
+
+def test_frechet_distance_regularises_a_singular_product(caplog: pytest.LogCaptureFixture) -> None:
+    covariance = np.diag([1.0, 0.0])
+    with caplog.at_level(logging.INFO, logger="scoring.engine.metrics"):
+        distance = frechet_distance(np.zeros(2), covariance, np.zeros(2), covariance)
+    assert distance == pytest.approx(0.0, abs=1e-5)
+    assert "singular covariance product" in caplog.text
+
+
+def test_frechet_distance_refuses_a_large_imaginary_component() -> None:
+    # Not covariances, but the check must hold whatever the numerics: sqrt(−1) = i.
+    with pytest.raises(ScoringError) as caught:
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([1.0, -1.0]))
+    assert caught.value.code == ErrorCode.FRECHET_IMAGINARY
+    assert caught.value.message == FRECHET_IMAGINARY.format(value=1.0)
+
+
+def test_patch_statistics_match_numpy() -> None:
+    rows = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
+    statistics = PatchStatistics()
+    for chunk in torch.split(rows, 64):
+        statistics.add(chunk)
+    mean, covariance = statistics.mean_and_covariance()
+    np.testing.assert_allclose(mean.numpy(), rows.double().mean(dim=0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(covariance.numpy(), np.cov(rows.double().numpy().T), rtol=1e-10)
+
+
+def test_structural_signature_is_zero_mean_unit_norm_luminance() -> None:
+    images = smooth_images(3, 64)
+    signatures = structural_signatures(images)
+    assert signatures.shape == (3, 32 * 32)
+    assert signatures.dtype == torch.float64
+    torch.testing.assert_close(signatures.sum(dim=1), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(signatures.norm(dim=1), torch.ones(3, dtype=torch.float64))
+
+
+def test_structural_signature_ignores_colour_and_brightness_shifts() -> None:
+    image = smooth_images(1, 64)
+    shifted = (image * 0.5 + 0.2).clamp(0, 1)
+    correlation = structural_signatures(image) @ structural_signatures(shifted).T
+    assert float(correlation) == pytest.approx(1.0)
+
+
+def test_flat_image_has_no_structure() -> None:
+    assert torch.equal(structural_signatures(torch.full((1, 3, 32, 32), 0.5)), torch.zeros(1, 1024))
+
+
+def _memorized(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> bool:
+    styles = torch.cat([style, mirrored(style)])
+    return bool(
+        memorized(
+            structural_signatures(output),
+            structural_signatures(content),
+            structural_signatures(styles),
+        )[0]
+    )
+
+
+def test_memorization_flags_a_verbatim_and_a_mirrored_copy_of_a_style_image() -> None:
+    content, style = smooth_images(1, 64, seed=1), smooth_images(1, 64, seed=2)
+    assert _memorized(style, content, style)
+    assert _memorized(mirrored(style), content, style)
+
+
+def test_memorization_spares_a_stylised_photo() -> None:
+    content, style = smooth_images(1, 64, seed=1), smooth_images(1, 64, seed=2)
+    stylised = (0.7 * content + 0.3 * style).clamp(0, 1)
+    assert not _memorized(stylised, content, style)
+
+
+def test_memorization_needs_more_than_the_threshold() -> None:
+    content, style = smooth_images(1, 64, seed=1), smooth_images(1, 64, seed=2)
+    noise = smooth_images(1, 64, seed=3)
+    # Mostly the style image, but correlated only about 0.7 with it and little with the photo.
+    partial = (0.55 * style + 0.45 * noise).clamp(0, 1)
+    correlation = float(structural_signatures(partial) @ structural_signatures(style).T)
+    assert 0.5 < correlation < 0.8
+    assert not _memorized(partial, content, style)
+
+
+def test_memorization_needs_more_than_the_correlation_with_the_own_photo() -> None:
+    # A photo that already looks like the style image: returning it is not copying the style.
+    style = smooth_images(1, 64, seed=2)
+    content = (style + 0.05 * smooth_images(1, 64, seed=4)).clamp(0, 1)
+    output = (content + 0.02 * smooth_images(1, 64, seed=5)).clamp(0, 1)
+    signatures = structural_signatures(torch.cat([output, content, style]))
+    assert float(signatures[0] @ signatures[2]) > 0.8
+    assert float(signatures[0] @ signatures[1]) > float(signatures[0] @ signatures[2])
+    assert not _memorized(output, content, style)
+
+
+def test_memorization_without_public_style_images() -> None:
+    signatures = structural_signatures(smooth_images(2, 32))
+    assert memorized(signatures, signatures, torch.zeros(0, 1024)).tolist() == [False, False]
+
+
+def test_default_composite() -> None:
+    assert composite(0.5, 1.0, 0.5, 0.0) == pytest.approx(1.5 * 2.0 * 1.5)
+    assert composite(0.5, 1.0, 0.5, 0.5) == pytest.approx(1.5 * 2.0 * 1.5 * 5.5)
+    assert composite(0.0, 0.0, 1.0, 0.0) == 1.0
+
+
+def test_every_metric_has_a_direction() -> None:
+    assert METRICS[0] == "content_distance"
+    assert METRICS[-1] == "composite"
+    assert METRIC_DIRECTIONS["judge_realism"] is Direction.HIGHER
+    assert METRIC_DIRECTIONS["deception_rate"] is Direction.HIGHER
+    lower = {name for name, way in METRIC_DIRECTIONS.items() if way is Direction.LOWER}
+    assert lower == set(METRICS) - {"judge_realism", "deception_rate"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.0, True), (0, True), (None, False), (math.nan, False), (math.inf, False), (True, False)],
+)
+def test_is_number(value: object, expected: bool) -> None:
+    assert is_number(value) is expected

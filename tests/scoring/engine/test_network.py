@@ -1,0 +1,103 @@
+"""The metric network: normalisation, six taps in one pass, weights files, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from models.zoo.vgg import random_vgg19
+from scoring.engine import ENGINE_VERSION, ErrorCode, Fingerprint, MetricNetwork, ScoringError
+from scoring.engine.network import IMAGENET_MEAN, IMAGENET_STD, TAPS
+from tests.scoring.engine.helpers import smooth_images
+
+
+def test_features_are_the_six_taps_of_the_normalised_image(tiny_network: MetricNetwork) -> None:
+    images = smooth_images(2, 32)
+    features = tiny_network.features(images)
+    assert list(features) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    expected = random_vgg19(0, width=4)((images - mean) / std, list(TAPS.values()))
+    for tap, index in TAPS.items():
+        torch.testing.assert_close(features[tap], expected[index])
+    assert features["relu5_1"].shape == (2, 32, 2, 2)
+    assert features["relu4_2"].shape == (2, 32, 4, 4)
+
+
+def test_a_forward_pass_stops_at_relu5_1(tiny_network: MetricNetwork) -> None:
+    ran: list[int] = []
+    hooks = [
+        layer.register_forward_hook(lambda *_, index=index: ran.append(index))
+        for index, layer in enumerate(tiny_network.network.features)
+    ]
+    try:
+        tiny_network.features(smooth_images(1, 32))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert max(ran) == TAPS["relu5_1"]
+
+
+def test_random_network_is_uncalibrated_and_fingerprinted_by_its_seed() -> None:
+    network = MetricNetwork.load(None, seed=7)
+    fingerprint = network.fingerprint(256)
+    assert not network.calibrated
+    assert fingerprint == Fingerprint("vgg19", 64, None, 7, 256, ENGINE_VERSION)
+    assert fingerprint.as_dict()["calibrated"] is False
+
+
+def test_fingerprint_key_depends_on_everything_in_it() -> None:
+    fingerprint = Fingerprint("vgg19", 64, None, 0, 256, ENGINE_VERSION)
+    others = [
+        Fingerprint("vgg19", 64, None, 1, 256, ENGINE_VERSION),
+        Fingerprint("vgg19", 64, None, 0, 128, ENGINE_VERSION),
+        Fingerprint("vgg19", 64, "ab" * 32, None, 256, ENGINE_VERSION),
+        Fingerprint("vgg19", 64, None, 0, 256, ENGINE_VERSION + "x"),
+    ]
+    assert len({fingerprint.key, *(other.key for other in others)}) == 5
+    assert Fingerprint.from_dict(fingerprint.as_dict()) == fingerprint
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_weights_file_is_calibrated_with_its_sha256(tmp_path: Path, suffix: str) -> None:
+    state = random_vgg19(3, width=4).state_dict()
+    # torchvision's file also holds the classifier, which the metric never uses.
+    state["classifier.0.weight"] = torch.zeros(2, 2)
+    path = tmp_path / f"vgg19{suffix}"
+    if suffix == ".safetensors":
+        safetensors.torch.save_file(state, path)
+    else:
+        torch.save(state, path)
+    network = MetricNetwork.load(path)
+    assert network.calibrated
+    fingerprint = network.fingerprint(64)
+    assert fingerprint.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert fingerprint.seed is None
+    assert fingerprint.width == 4
+    images = smooth_images(1, 32)
+    expected = MetricNetwork.random(3, width=4).features(images)["relu4_2"]
+    torch.testing.assert_close(network.features(images)["relu4_2"], expected)
+
+
+def test_unreadable_weights_file_is_a_scoring_error(tmp_path: Path) -> None:
+    path = tmp_path / "vgg19.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ScoringError) as caught:
+        MetricNetwork.from_file(path)
+    assert caught.value.code == ErrorCode.METRIC_WEIGHTS_UNREADABLE
+    assert "vgg19.pth" in caught.value.message
+
+
+def test_weights_of_another_network_are_refused(tmp_path: Path) -> None:
+    state = random_vgg19(3, width=4).state_dict()
+    del state["features.34.weight"]
+    path = tmp_path / "vgg19.safetensors"
+    safetensors.torch.save_file(state, path)
+    with pytest.raises(ScoringError) as caught:
+        MetricNetwork.from_file(path)
+    assert caught.value.code == ErrorCode.METRIC_WEIGHTS_MISMATCH
+    assert "features.34.weight" in caught.value.message
