@@ -99,6 +99,8 @@ class PhaseInline(admin.TabularInline):
         "time_limit_s",
         "max_params",
         "max_checkpoint_bytes",
+        "quota_counts_failed",
+        "quota_counts_cancelled",
     ]
 
 

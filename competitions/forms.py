@@ -28,7 +28,7 @@ class BundleImportForm(forms.Form):
 
     def clean_bundle(self):  # type: ignore[no-untyped-def]
         bundle = self.cleaned_data["bundle"]
-        limit = settings.ATELIER_BUNDLE_MAX_UPLOAD_BYTES
+        limit = settings.ATELIER_MAX_UPLOAD_BYTES
         if bundle.size > limit:
             raise forms.ValidationError(
                 BUNDLE_TOO_LARGE.format(

@@ -106,6 +106,14 @@ class Phase(models.Model):
     max_checkpoint_bytes = models.PositiveBigIntegerField(
         default=200 * 1024 * 1024, help_text="Largest checkpoint file accepted, in bytes."
     )
+    quota_counts_failed = models.BooleanField(
+        default=False,
+        help_text="Failed submissions count against the daily and total quotas.",
+    )
+    quota_counts_cancelled = models.BooleanField(
+        default=False,
+        help_text="Cancelled submissions count against the daily and total quotas.",
+    )
 
     class Meta:
         ordering = ["challenge", "starts_at", "pk"]

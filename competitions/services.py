@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +24,7 @@ from competitions.bundles import (
 from competitions.imaging import NormalisedImage, normalise_image
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
 from config.errors import ApplicationError
+from config.files import files_removed_on_failure
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +53,6 @@ PUBLISH_MINIMUM = {
 
 def image_storage_name(*, challenge: Challenge, kind: str, sha256: str) -> str:
     return f"challenges/{challenge.pk}/{kind}/{sha256}.png"
-
-
-@contextmanager
-def _files_removed_on_failure() -> Iterator[list[str]]:
-    """Collect storage names written inside the block; delete them if the block fails.
-
-    Database rows roll back with the transaction; files do not, so they are tracked here.
-    """
-    written: list[str] = []
-    try:
-        yield written
-    except BaseException:
-        for name in written:
-            default_storage.delete(name)
-        raise
 
 
 def _image_row_create(
@@ -131,7 +115,7 @@ def challenge_image_add(
     *, challenge: Challenge, kind: str, split: str, normalised: NormalisedImage, name: str
 ) -> ChallengeImage:
     """Store an already normalised image and re-split the hidden content images."""
-    with _files_removed_on_failure() as written, transaction.atomic():
+    with files_removed_on_failure() as written, transaction.atomic():
         image = _image_row_create(
             challenge=challenge,
             kind=kind,
@@ -153,7 +137,7 @@ def challenge_image_delete(*, image: ChallengeImage) -> None:
     image.delete()
     challenge_images_partition(challenge=challenge)
     # The file goes only once the deletion is certain; a rollback keeps row and file.
-    transaction.on_commit(lambda: default_storage.delete(name))
+    transaction.on_commit(lambda: default_storage.delete(name), robust=True)
 
 
 @transaction.atomic
@@ -240,7 +224,7 @@ def challenge_resolution_check(*, challenge: Challenge, new_resolution: int) -> 
 def challenge_delete(*, challenge: Challenge) -> None:
     names = list(challenge.images.values_list("file", flat=True))
     challenge.delete()
-    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names], robust=True)
 
 
 def challenge_bundle_import(
@@ -258,7 +242,7 @@ def challenge_bundle_import(
     """
     with bundle_prepare(source, limits=limits, progress=progress) as prepared:
         try:
-            with _files_removed_on_failure() as written, transaction.atomic():
+            with files_removed_on_failure() as written, transaction.atomic():
                 challenge = _bundle_write(prepared, organizer=organizer, written=written)
         except IntegrityError as error:
             # Another import took the slug between our check and our insert.

@@ -8,5 +8,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("", include("submissions.urls")),
     path("", include("competitions.urls")),
 ]

@@ -113,6 +113,7 @@ def test_gpu_worker_scores_one_at_a_time_on_a_reserved_gpu(compose: dict) -> Non
     assert option(command, "-Q", "--queues") == "scoring"
     assert option(command, "-c", "--concurrency") == "1"
     assert option(command, "--prefetch-multiplier") == "1"
+    assert option(command, "-P", "--pool") == "solo"
     devices = service["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia"
     assert "gpu" in devices[0]["capabilities"]

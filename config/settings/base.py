@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the body: oversized uploads are refused unread.
+    "config.uploads.UploadSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,7 +135,8 @@ STORAGES = {
 # Uploads larger than this spool to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+# Every upload streams to a temporary file and is hashed on the way (config/uploads.py).
+FILE_UPLOAD_HANDLERS = ["config.uploads.HashingUploadHandler"]
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -142,6 +145,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atelier API",
@@ -167,8 +171,28 @@ ATELIER_MAX_IMAGE_PIXELS = env.int("ATELIER_MAX_IMAGE_PIXELS", default=40_000_00
 # Limits for challenge bundles (zip or folder), checked before anything is decompressed.
 ATELIER_BUNDLE_MAX_FILES = env.int("ATELIER_BUNDLE_MAX_FILES", default=5_000)
 ATELIER_BUNDLE_MAX_BYTES = env.int("ATELIER_BUNDLE_MAX_BYTES", default=2 * 1024**3)
-# The uploaded bundle itself (admin form) before it is read.
-ATELIER_BUNDLE_MAX_UPLOAD_BYTES = env.int("ATELIER_BUNDLE_MAX_UPLOAD_BYTES", default=1024**3)
+# The largest request body with files (checkpoints, bundles) read at all; a phase's own
+# checkpoint limit is checked after the upload, against the file.
+ATELIER_MAX_UPLOAD_BYTES = env.int("ATELIER_MAX_UPLOAD_BYTES", default=1024**3)
+# --- Scoring --------------------------------------------------------------------------------
+# The metric network: torchvision's vgg19-dcbb9e9d.pth (or a safetensors copy) when given,
+# else a VGG19 with seeded random weights (results are then marked "uncalibrated").
+ATELIER_VGG19_WEIGHTS = env.str("ATELIER_VGG19_WEIGHTS", default="")
+ATELIER_VGG19_SEED = env.int("ATELIER_VGG19_SEED", default=0)
+ATELIER_SCORING_DEVICE = env.str("ATELIER_SCORING_DEVICE", default="cpu")
+ATELIER_SCORING_BATCH_SIZE = env.int("ATELIER_SCORING_BATCH_SIZE", default=4)
+ATELIER_GENERATOR_MEMORY_BYTES = env.int("ATELIER_GENERATOR_MEMORY_BYTES", default=4 * 1024**3)
+# Attempts before a submission that keeps failing on our side is failed with the reason.
+ATELIER_SCORING_MAX_ATTEMPTS = env.int("ATELIER_SCORING_MAX_ATTEMPTS", default=3)
+# A running submission whose progress has not been written for this long has lost its worker.
+ATELIER_HEARTBEAT_TIMEOUT_S = env.int("ATELIER_HEARTBEAT_TIMEOUT_S", default=120)
+# Added to a phase's time limit for loading, references and writing the result.
+ATELIER_DEADLINE_GRACE_S = env.int("ATELIER_DEADLINE_GRACE_S", default=600)
+# A queued submission whose task was sent this long ago without a start is sent again.
+ATELIER_DISPATCH_AFTER_S = env.int("ATELIER_DISPATCH_AFTER_S", default=600)
+# Absolute links in emails.
+ATELIER_SITE_URL = env.str("ATELIER_SITE_URL", default="http://127.0.0.1:8000")
+
 # Services the test suite must reach; with 1 an unreachable service fails instead of skipping.
 ATELIER_REQUIRE_SERVICES = env.bool("ATELIER_REQUIRE_SERVICES", default=False)
 

@@ -56,4 +56,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(_VAR_DIR / "celerybeat-schedule")
+# Together these guarantee that no submission stays stuck: the reaper requeues (or fails)
+# running submissions whose worker is gone; the dispatcher re-sends queued ones whose
+# message was lost (a broker restart).
+CELERY_BEAT_SCHEDULE = {
+    "submissions-reap": {
+        "task": "submissions.tasks.reap",
+        "schedule": env.float("ATELIER_REAP_INTERVAL_S", default=60.0),
+    },
+    "submissions-dispatch": {
+        "task": "submissions.tasks.dispatch",
+        "schedule": env.float("ATELIER_DISPATCH_INTERVAL_S", default=60.0),
+    },
+}
 CELERY_TIMEZONE = "UTC"

@@ -1,0 +1,27 @@
+"""URLs of the REST API, /api/v1/."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from submissions import apis as submission_apis
+
+urlpatterns = [
+    path(
+        "challenges/<slug:slug>/submissions/",
+        submission_apis.SubmissionCreateApi.as_view(),
+        name="api_submission_create",
+    ),
+    path(
+        "submissions/<uuid:pk>/",
+        submission_apis.SubmissionDetailApi.as_view(),
+        name="api_submission_detail",
+    ),
+    path(
+        "submissions/<uuid:pk>/cancel/",
+        submission_apis.SubmissionCancelApi.as_view(),
+        name="api_submission_cancel",
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+]

@@ -1,0 +1,102 @@
+"""Submissions in the REST API: create by multipart upload, read with progress, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from competitions.selectors import challenge_get_visible
+from config.errors import ApplicationError
+from config.uploads import upload_too_large_message
+from models.io_range import IORange
+from submissions import selectors
+from submissions.services import submission_cancel, submission_create
+
+
+class SubmissionStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["queued", "running", "scored", "failed", "cancelled"])
+    stage = serializers.CharField()
+    progress = serializers.FloatField(min_value=0, max_value=1)
+    error_code = serializers.CharField(allow_null=True)
+    error_message = serializers.CharField(allow_null=True)
+    scores = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        help_text="By leaderboard (public; private once revealed): metric name → value.",
+    )
+
+
+class SubmissionCreateApi(APIView):
+    """Upload a checkpoint as a new submission to the challenge's open phase."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        checkpoint = serializers.FileField()
+        architecture = serializers.CharField(max_length=50)
+        io_range = serializers.ChoiceField(choices=[r.value for r in IORange], required=False)
+        config = serializers.JSONField(required=False)
+        description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        phase = serializers.CharField(max_length=100, required=False)
+        is_baseline = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={201: SubmissionStatusSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        if getattr(request._request, "upload_too_large", None):
+            raise ApplicationError(
+                "upload_too_large", upload_too_large_message(request._request.upload_too_large)
+            )
+        challenge = challenge_get_visible(slug=slug, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values: dict[str, Any] = data.validated_data
+        config = values.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise ApplicationError("config_not_object", "config must be a JSON object.")
+        submission = submission_create(
+            user=request.user,
+            challenge=challenge,
+            checkpoint_path=Path(values["checkpoint"].temporary_file_path()),
+            checkpoint_name=values["checkpoint"].name,
+            architecture=values["architecture"],
+            phase_name=values.get("phase"),
+            config=config,
+            io_range=values.get("io_range"),
+            description=values.get("description", ""),
+            is_baseline=values["is_baseline"],
+        )
+        body = selectors.submission_status(submission=submission, user=request.user)
+        return Response(SubmissionStatusSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=SubmissionStatusSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        submission = selectors.submission_get_visible(pk=pk, user=request.user)
+        body = selectors.submission_status(submission=submission, user=request.user)
+        return Response(SubmissionStatusSerializer(body).data)
+
+
+class SubmissionCancelApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=SubmissionStatusSerializer)
+    def post(self, request: Request, pk: str) -> Response:
+        submission = selectors.submission_get_visible(pk=pk, user=request.user)
+        submission = submission_cancel(submission=submission, by=request.user)
+        body = selectors.submission_status(submission=submission, user=request.user)
+        return Response(SubmissionStatusSerializer(body).data)

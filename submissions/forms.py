@@ -1,0 +1,65 @@
+"""The submit form: what the participant states about their checkpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from models.architectures import architectures
+from models.io_range import IORange
+
+IO_RANGE_CHOICES = [
+    ("", "The architecture's own range"),
+    (IORange.UNIT.value, "0..1"),
+    (IORange.BYTE.value, "0..255"),
+    (IORange.SIGNED.value, "-1..1"),
+]
+CONFIG_NOT_JSON = 'Write the configuration as a JSON object, e.g. {"width": 16}, or leave it empty.'
+
+
+class SubmissionForm(forms.Form):
+    architecture = forms.ChoiceField(
+        choices=[], help_text="The network your checkpoint holds; its size is read off the weights."
+    )
+    phase = forms.ChoiceField(choices=[], required=False)
+    io_range = forms.ChoiceField(
+        choices=IO_RANGE_CHOICES,
+        required=False,
+        label="Pixel range",
+        help_text="What your generator takes and returns; the platform converts from and to it.",
+    )
+    config = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"width": 16}'}),
+        help_text="Optional: the settings you trained with; any that disagree with the weights "
+        "are reported.",
+    )
+    description = forms.CharField(required=False, max_length=500)
+    checkpoint = forms.FileField(
+        help_text=".safetensors (preferred), a .pt/.pth state dict, or a .pt2 exported program."
+    )
+
+    def __init__(self, *args: Any, phases: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["architecture"].choices = [
+            (entry.name, f"{entry.name}: {entry.description}") for entry in architectures()
+        ]
+        self.fields["phase"].choices = [(name, name) for name in phases]
+
+    def clean_config(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["config"].strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(CONFIG_NOT_JSON, code="config_not_json") from error
+        if not isinstance(value, dict):
+            raise forms.ValidationError(CONFIG_NOT_JSON, code="config_not_json")
+        return value
+
+
+class EmptyForm(forms.Form):
+    """A POST with nothing but the CSRF token (cancel)."""

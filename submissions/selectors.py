@@ -1,0 +1,124 @@
+"""Reads for submissions: quotas, a participant's submissions, what may be seen by whom."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from competitions.models import Phase
+from competitions.selectors import user_organizes
+from scoring.engine.metrics import METRICS
+from submissions.models import Submission
+
+AnyUser = AbstractBaseUser | AnonymousUser
+QUOTA_WINDOW = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """Where a participant stands against a phase's quotas at one moment."""
+
+    daily_used: int
+    daily_limit: int
+    total_used: int
+    total_limit: int
+    running: int
+    running_limit: int
+    # When the oldest submission of the rolling window leaves it (a slot frees up).
+    next_daily_slot_at: dt.datetime | None
+
+    @property
+    def daily_left(self) -> int:
+        return max(self.daily_limit - self.daily_used, 0)
+
+    @property
+    def total_left(self) -> int:
+        return max(self.total_limit - self.total_used, 0)
+
+    @property
+    def running_left(self) -> int:
+        return max(self.running_limit - self.running, 0)
+
+
+def counted_submissions(*, participant: AbstractBaseUser, phase: Phase) -> QuerySet[Submission]:
+    """The participant's submissions that count against the phase's daily and total quotas."""
+    submissions = Submission.objects.filter(phase=phase, participant=participant, is_baseline=False)
+    if not phase.quota_counts_failed:
+        submissions = submissions.exclude(status=Submission.Status.FAILED)
+    if not phase.quota_counts_cancelled:
+        submissions = submissions.exclude(status=Submission.Status.CANCELLED)
+    return submissions
+
+
+def quota_usage(
+    *, participant: AbstractBaseUser, phase: Phase, now: dt.datetime | None = None
+) -> QuotaUsage:
+    now = now or timezone.now()
+    counted = counted_submissions(participant=participant, phase=phase)
+    window = counted.filter(created_at__gt=now - QUOTA_WINDOW)
+    oldest = window.order_by("created_at").values_list("created_at", flat=True).first()
+    running = Submission.objects.filter(
+        phase=phase, participant=participant, is_baseline=False,
+        status__in=Submission.ACTIVE_STATUSES,
+    ).count()  # fmt: skip
+    return QuotaUsage(
+        daily_used=window.count(),
+        daily_limit=phase.max_per_day,
+        total_used=counted.count(),
+        total_limit=phase.max_total,
+        running=running,
+        running_limit=phase.max_running,
+        next_daily_slot_at=oldest + QUOTA_WINDOW if oldest else None,
+    )
+
+
+def submission_get_visible(*, pk: object, user: AnyUser) -> Submission:
+    """A submission for its participant and the challenge's organizers; 404 for anyone else."""
+    submission = (
+        Submission.objects.select_related("phase__challenge", "participant").filter(pk=pk).first()
+    )
+    if submission is None or not (
+        submission.participant_id == getattr(user, "pk", None)
+        or user_organizes(user, submission.phase.challenge)
+    ):
+        raise Http404("No such submission.")
+    return submission
+
+
+def submissions_for_user(*, user: AbstractBaseUser) -> QuerySet[Submission]:
+    return Submission.objects.filter(participant=user).select_related("phase__challenge")
+
+
+def private_scores_visible(*, user: AnyUser, submission: Submission) -> bool:
+    """Private-leaderboard numbers: the challenge's organizers only, until the reveal."""
+    return user_organizes(user, submission.phase.challenge)
+
+
+def submission_scores(*, submission: Submission, user: AnyUser) -> dict[str, dict[str, Any]]:
+    """Scores by leaderboard, as the user may see them: public always, private when allowed."""
+    visible = ["public"]
+    if private_scores_visible(user=user, submission=submission):
+        visible.append("private")
+    scores: dict[str, dict[str, Any]] = {}
+    for result in submission.results.filter(leaderboard__in=visible):
+        scores[result.leaderboard] = {name: getattr(result, name) for name in METRICS}
+    return scores
+
+
+def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any]:
+    """What the submission page polls and the API returns."""
+    return {
+        "id": str(submission.pk),
+        "status": submission.status,
+        "stage": submission.stage,
+        "progress": submission.progress,
+        "error_code": submission.error_code or None,
+        "error_message": submission.error_message or None,
+        "scores": submission_scores(submission=submission, user=user),
+    }

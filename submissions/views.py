@@ -1,0 +1,158 @@
+"""Submission pages: submit, follow progress, see scores and gallery, cancel, list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from competitions.selectors import challenge_get_visible, user_organizes
+from config.errors import ApplicationError
+from config.uploads import upload_too_large_message
+from scoring.engine.metrics import METRIC_DIRECTIONS
+from submissions import selectors
+from submissions.forms import SubmissionForm
+from submissions.models import Submission
+from submissions.services import submission_cancel, submission_create
+
+METRIC_HELP = {
+    "composite": "Default ranking score: (1+content)·(1+style)·(2−realism)·(1+9·memorization).",
+    "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
+    "style_distance": "How far the output's Gram statistics are from the style's.",
+    "judge_realism": "How much the challenge's judge believes the output is in the style.",
+    "deception_rate": "Share of outputs the judge takes for the style domain.",
+    "judge_fd": "Fréchet distance of judge features between outputs and style images.",
+    "memorization_rate": "Share of outputs that copy a style image instead of the photo.",
+    "params": "Parameters of the generator.",
+    "ms_per_image": "Generator time per image on the scoring worker.",
+    "runtime_ratio": "Generator time ÷ metric-network time on the same worker.",
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = challenge_get_visible(slug=slug, user=request.user)
+    now = timezone.now()
+    phases = list(challenge.phases.filter(starts_at__lte=now, ends_at__gt=now))
+    form = SubmissionForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+        phases=[phase.name for phase in phases],
+    )
+    if getattr(request, "upload_too_large", None):
+        form.add_error("checkpoint", upload_too_large_message(request.upload_too_large))
+    elif request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["checkpoint"]
+        try:
+            submission = submission_create(
+                user=request.user,
+                challenge=challenge,
+                checkpoint_path=Path(upload.temporary_file_path()),
+                checkpoint_name=upload.name,
+                architecture=form.cleaned_data["architecture"],
+                phase_name=form.cleaned_data["phase"] or None,
+                config=form.cleaned_data["config"],
+                io_range=form.cleaned_data["io_range"] or None,
+                description=form.cleaned_data["description"],
+                is_baseline=bool(request.POST.get("is_baseline"))
+                and user_organizes(request.user, challenge),
+            )
+        except ApplicationError as error:
+            form.add_error(None, f"{error.message} [{error.code}]")
+        else:
+            messages.success(request, "Submission accepted; it is queued for scoring.")
+            return redirect(submission)
+    usage = {
+        phase.name: selectors.quota_usage(participant=request.user, phase=phase) for phase in phases
+    }
+    context = {
+        "challenge": challenge,
+        "form": form,
+        "phases": phases,
+        "usage": usage,
+        "is_organizer": user_organizes(request.user, challenge),
+    }
+    return render(request, "submissions/submit.html", context)
+
+
+@login_required
+def submission_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    submission = selectors.submission_get_visible(pk=pk, user=request.user)
+    scores = selectors.submission_scores(submission=submission, user=request.user)
+    rows = [
+        {
+            "name": name,
+            "direction": METRIC_DIRECTIONS[name].value,
+            "help": METRIC_HELP[name],
+            "values": {board: values.get(name) for board, values in scores.items()},
+        }
+        for name in METRIC_DIRECTIONS
+    ]
+    context = {
+        "submission": submission,
+        "challenge": submission.phase.challenge,
+        "boards": list(scores),
+        "rows": rows,
+        "gallery": submission.gallery.select_related("content_image", "style_image"),
+        "is_organizer": user_organizes(request.user, submission.phase.challenge),
+        "calibrated": submission.results.filter(calibrated=True).exists(),
+    }
+    return render(request, "submissions/detail.html", context)
+
+
+@login_required
+def submission_status(request: HttpRequest, pk: str) -> JsonResponse:
+    submission = selectors.submission_get_visible(pk=pk, user=request.user)
+    return JsonResponse(selectors.submission_status(submission=submission, user=request.user))
+
+
+@login_required
+@require_POST
+def submission_cancel_view(request: HttpRequest, pk: str) -> HttpResponse:
+    submission = selectors.submission_get_visible(pk=pk, user=request.user)
+    try:
+        submission_cancel(submission=submission, by=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Submission cancelled.")
+    return redirect(submission)
+
+
+@login_required
+def submission_gallery_image(request: HttpRequest, pk: str, position: int) -> HttpResponse:
+    submission = selectors.submission_get_visible(pk=pk, user=request.user)
+    image = submission.gallery.filter(position=position).first()
+    if image is None:
+        return HttpResponse(status=404)
+    response = FileResponse(default_storage.open(image.file.name, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
+    challenge = challenge_get_visible(slug=slug, user=request.user)
+    submissions = selectors.submissions_for_user(user=request.user).filter(
+        phase__challenge=challenge
+    )
+    status = request.GET.get("status")
+    if status in Submission.Status.values:
+        submissions = submissions.filter(status=status)
+    return render(
+        request,
+        "submissions/list.html",
+        {
+            "challenge": challenge,
+            "submissions": submissions,
+            "statuses": Submission.Status.choices,
+            "status": status,
+        },
+    )
