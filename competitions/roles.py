@@ -18,6 +18,8 @@ ORGANIZER_PERMISSIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("competitions", "phase", ("view", "add", "change", "delete")),
     ("competitions", "challengeimage", ("view", "add", "delete")),
     ("competitions", "participation", ("view", "change")),
+    ("submissions", "submission", ("view", "change")),
+    ("scoring", "scoringprofile", ("view", "change")),
 ]
 
 

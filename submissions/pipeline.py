@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ import torch
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -69,10 +70,10 @@ def submission_score(*, submission_id: str, worker: str) -> str:
     submission = submission_claim(submission_id=submission_id, worker=worker)
     if submission is None:
         return "not claimable"
-    attempt = Attempt(submission)
     try:
-        outcome = _score(submission, attempt)
-        _record(submission, attempt, outcome)
+        with Attempt(submission) as attempt:
+            outcome = _score(submission, attempt)
+            _record(submission, attempt, outcome)
     except Abandoned:
         logger.info("submission %s was cancelled or taken over", submission_id)
         return "abandoned"
@@ -113,21 +114,54 @@ def submission_claim(*, submission_id: str, worker: str) -> Submission | None:
 
 
 class Attempt:
-    """The claimed attempt: throttled progress writes that double as heartbeat and check."""
+    """The claimed attempt: a heartbeat thread, throttled progress writes, the step log.
+
+    The heartbeat runs in its own thread so that a long step (building references, training
+    the judge, starting the runner) never looks like a dead worker; it stops when the attempt
+    ends, and notices when the attempt was cancelled or given to another worker.
+    """
 
     def __init__(self, submission: Submission) -> None:
         self.submission_id = submission.pk
         self.number = submission.attempts
-        self.started = time.perf_counter()
         self.last_write = 0.0
         self.steps: list[dict[str, Any]] = []
+        self._lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Attempt:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
 
     def current(self) -> Any:
         return Submission.objects.filter(
             pk=self.submission_id, status=Submission.Status.RUNNING, attempts=self.number
         )
 
+    def _beat(self) -> None:
+        interval = settings.ATELIER_HEARTBEAT_TIMEOUT_S / 4
+        try:
+            while not self._done.wait(interval):
+                if not self.current().update(heartbeat_at=timezone.now()):
+                    self._lost.set()
+                    return
+        except Exception:  # the database is away; the main thread will find out too
+            logger.exception("heartbeat of submission %s failed", self.submission_id)
+        finally:
+            connection.close()
+
+    def check(self) -> None:
+        """Stop working on an attempt that is no longer ours."""
+        if self._lost.is_set():
+            raise Abandoned
+
     def progress(self, stage: str, fraction: float, *, force: bool = False) -> None:
+        self.check()
         now = time.perf_counter()
         if not force and now - self.last_write < PROGRESS_INTERVAL_S:
             return
@@ -136,15 +170,6 @@ class Attempt:
             stage=stage[:100], progress=min(max(fraction, 0.0), 1.0), heartbeat_at=timezone.now()
         )
         if not updated:
-            raise Abandoned
-
-    def heartbeat(self) -> None:
-        """Refresh the heartbeat (and notice cancellation) without changing the stage."""
-        now = time.perf_counter()
-        if now - self.last_write < PROGRESS_INTERVAL_S:
-            return
-        self.last_write = now
-        if not self.current().update(heartbeat_at=timezone.now()):
             raise Abandoned
 
     def step(self, name: str, started: float, **details: Any) -> None:
@@ -217,7 +242,7 @@ def _prepare(challenge: Challenge, attempt: Attempt) -> list[_BoardRun]:
     judge = judge_for(profile=profile, device=device)
     if judge is None and profile.judge_status != profile.JudgeStatus.FAILED:
         attempt.progress("training the judge", 0.0, force=True)
-        profile = judge_train(challenge=challenge, device=device, heartbeat=attempt.heartbeat)
+        profile = judge_train(challenge=challenge, device=device, heartbeat=attempt.check)
         judge = judge_for(profile=profile, device=device)
         attempt.step("judge trained", started, status=profile.judge_status)
     runs = []
@@ -226,7 +251,7 @@ def _prepare(challenge: Challenge, attempt: Attempt) -> list[_BoardRun]:
         references = references_ensure(
             challenge=challenge, board=board, profile=profile, network=network, judge=judge
         )
-        attempt.heartbeat()
+        attempt.check()
         scorer = engine.Scorer(
             references, network, judge, gallery_size=0, frechet_epsilon=profile.frechet_epsilon
         )

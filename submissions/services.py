@@ -300,3 +300,36 @@ def submissions_dispatch(*, now: dt.datetime | None = None) -> int:
     if sent:
         logger.info("dispatcher: enqueued %d submission(s) again", sent)
     return sent
+
+
+RESCORE_NOT_FINISHED = "Only finished submissions can be rescored; this one is {status}."
+
+
+def submission_rescore(*, submission: Submission, by: AbstractBaseUser) -> Submission:
+    """Score a finished submission again (say, after the judge was retrained).
+
+    Its current results stay in place, and on the leaderboard, until the new ones replace them
+    in the scoring transaction.
+    """
+    updated = Submission.objects.filter(
+        pk=submission.pk, status__in=(Submission.Status.SCORED, Submission.Status.FAILED)
+    ).update(
+        status=Submission.Status.QUEUED,
+        stage="queued for rescoring",
+        progress=0.0,
+        attempts=0,
+        error_code="",
+        error_message="",
+        enqueued_at=None,
+        heartbeat_at=None,
+        deadline=None,
+    )
+    submission.refresh_from_db()
+    if not updated:
+        raise ApplicationError(
+            "not_rescorable",
+            RESCORE_NOT_FINISHED.format(status=submission.get_status_display().lower()),
+        )
+    submission_log(submission, "rescore requested", by=by.get_username())
+    transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk), robust=True)
+    return submission

@@ -6,6 +6,8 @@ started by integration tests open the same database as the test itself.
 
 from __future__ import annotations
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CELERY_BROKER_URL, DATABASES, VAR_DIR
 from config.settings.celery import filesystem_transport_options
@@ -17,7 +19,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One file per test session, so two sessions on one machine never share (or delete)
+    # each other's database; pytest-django removes it at the end.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Test workers get their own broker folders: stale demo messages stay out of the tests.
