@@ -89,6 +89,8 @@ def test_a_scored_submission_cannot_be_claimed_again(
     [
         ("test_nans", "non_finite_output"),
         ("test_shrinker", "bad_output_shape"),
+        ("test_greyscale", "bad_output_shape"),
+        ("test_hog", "memory_limit"),
         ("test_suicide", "child_crashed"),
         ("test_sleeper", "time_limit"),
     ],

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from competitions.models import Challenge, Phase
@@ -192,3 +194,49 @@ def test_model_error_messages_reach_the_caller_unchanged(
     truncated.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
     error = refused("corrupt_file", participant, joined, truncated, name="cut.safetensors")
     assert error.message == model_errors.CORRUPT_FILE.format(format="safetensors")
+
+
+def test_api_reports_upload_time_errors_with_code_and_detail(
+    joined: Challenge, participant, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    url = reverse("api_submission_create", args=[joined.slug])
+    bad = tmp_path / "weights.bin"
+    bad.write_bytes(b"nothing")
+    with bad.open("rb") as handle:
+        response = client.post(url, {"checkpoint": handle, "architecture": "transformer_net"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "unsupported_format",
+        "detail": model_errors.UNSUPPORTED_EXTENSION.format(suffix=".bin"),
+    }
+    with tiny_checkpoint.open("rb") as handle:
+        response = client.post(url, {"checkpoint": handle, "architecture": "gpt"})
+    assert response.json()["error_code"] == "unknown_architecture"
+    response = client.post(url, {"architecture": "transformer_net"})
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert "checkpoint" in response.json()["fields"]
+    assert Client().post(url, {}).status_code in (401, 403)
+
+
+def test_submit_form_shows_errors_and_quota(
+    joined: Challenge, participant, tiny_checkpoint: Path
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    url = reverse("challenge_submit", args=[joined.slug])
+    page = client.get(url).content.decode()
+    assert "5 of 5 left in the last 24 hours" in page
+    with tiny_checkpoint.open("rb") as handle:
+        response = client.post(url, {"checkpoint": handle, "architecture": "transformer_net",
+                                     "config": '{"width": 8}'})  # fmt: skip
+    assert "[config_mismatch]" in response.content.decode()
+    with tiny_checkpoint.open("rb") as handle:
+        response = client.post(
+            url, {"checkpoint": handle, "architecture": "transformer_net", "description": "ok"}
+        )
+    submission = Submission.objects.get()
+    assert response["Location"] == submission.get_absolute_url()
+    assert "4 of 5 left" in client.get(url).content.decode()
