@@ -13,16 +13,21 @@ from config.settings.base import CELERY_BROKER_URL, DATABASES, VAR_DIR
 from config.settings.celery import filesystem_transport_options
 
 ATELIER_ENVIRONMENT = "test"
+# Names this test session's own database file and broker folder. Worker processes that tests
+# start inherit it from the environment, so they share the session's; two sessions on one
+# machine share nothing.
+TEST_SESSION = os.environ.setdefault("ATELIER_TEST_SESSION", str(os.getpid()))
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # One file per test session, so two sessions on one machine never share (or delete)
-    # each other's database; pytest-django removes it at the end.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    # pytest-django removes it at the end of the session.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{TEST_SESSION}.sqlite3")}
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # Test workers get their own broker folders: stale demo messages stay out of the tests.
-    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(VAR_DIR / "celery-test")
+    # Stale demo messages and other sessions' messages stay out of the tests.
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(
+        VAR_DIR / "celery-test" / TEST_SESSION
+    )

@@ -17,7 +17,9 @@ LIVE_REDIS = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 
 def run_suite_with(**services: str) -> subprocess.CompletedProcess[str]:
     """Run one quick test in a fresh pytest with services required and only ``services`` set."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    # A fresh session of its own: no services, and not this session's database either.
+    dropped = ("DATABASE_URL", "CELERY_BROKER_URL", "ATELIER_TEST_SESSION")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "tests/config/test_settings.py::test_embedded_defaults_need_no_server"],
