@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from competitions import selectors
@@ -35,6 +36,11 @@ from competitions.services import (
     participation_decide,
 )
 from config.errors import ApplicationError
+from leaderboard.services import (
+    leaderboard_hide,
+    leaderboard_recompute,
+    leaderboard_reveal,
+)
 
 admin.site.site_header = "Atelier administration"
 admin.site.site_title = "Atelier admin"
@@ -86,8 +92,22 @@ class OrganizerScopedAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and self._organizes(request, obj)
 
 
+# Changing any of these reorders the phase's leaderboards.
+RANKING_FIELDS = {"ranking_rule", "ranking_metrics", "representation", "max_selected"}
+
+
+class PhaseInlineForm(forms.ModelForm):
+    """The leaderboard settings may be left out of a submitted form: their defaults apply."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in RANKING_FIELDS:
+            self.fields[name].required = False
+
+
 class PhaseInline(admin.TabularInline):
     model = Phase
+    form = PhaseInlineForm
     extra = 0
     fields = [
         "name",
@@ -101,7 +121,13 @@ class PhaseInline(admin.TabularInline):
         "max_checkpoint_bytes",
         "quota_counts_failed",
         "quota_counts_cancelled",
+        "ranking_rule",
+        "ranking_metrics",
+        "representation",
+        "max_selected",
+        "private_revealed_at",
     ]
+    readonly_fields = ["private_revealed_at"]
 
 
 class ChallengeAdminForm(forms.ModelForm):
@@ -152,7 +178,7 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "published_at", "created_at", "updated_at", "image_sets"]
     filter_horizontal = ["organizers"]
-    actions = ["publish", "archive"]
+    actions = ["publish", "archive", "reveal_private", "hide_private", "recompute_leaderboards"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "status", "organizers"]}),
         ("Task", {"fields": ["task_kind", "resolution", "public_fraction", "registration"]}),
@@ -239,6 +265,15 @@ class ChallengeAdmin(OrganizerScopedAdmin):
             # Whoever creates a challenge organizes it, or it would vanish from their admin.
             form.instance.organizers.add(request.user)
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is not Phase:
+            return
+        for phase_form in formset.forms:
+            changed = RANKING_FIELDS & set(phase_form.changed_data)
+            if changed and phase_form.instance.pk and phase_form not in formset.deleted_forms:
+                leaderboard_recompute(phase=phase_form.instance)
+
     def delete_model(self, request: HttpRequest, obj: Challenge) -> None:
         challenge_delete(challenge=obj)
 
@@ -253,6 +288,42 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     @admin.action(description="Archive the selected challenges")
     def archive(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, challenge_archive, "archived")
+
+    @admin.action(description="Reveal the private leaderboards of ended phases")
+    def reveal_private(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for challenge in queryset:
+            ended = challenge.phases.filter(
+                ends_at__lte=timezone.now(), private_revealed_at__isnull=True
+            )
+            if not ended:
+                self.message_user(
+                    request, f"{challenge.title}: no ended phase left to reveal.", messages.WARNING
+                )
+            for phase in ended:
+                leaderboard_reveal(phase=phase)
+                self.message_user(
+                    request,
+                    f"{challenge.title}: private leaderboard of {phase.name} revealed.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Hide the revealed private leaderboards again")
+    def hide_private(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for challenge in queryset:
+            for phase in challenge.phases.filter(private_revealed_at__isnull=False):
+                leaderboard_hide(phase=phase)
+                self.message_user(
+                    request,
+                    f"{challenge.title}: private leaderboard of {phase.name} hidden.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Recompute the leaderboards")
+    def recompute_leaderboards(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for challenge in queryset:
+            for phase in challenge.phases.all():
+                leaderboard_recompute(phase=phase)
+            self.message_user(request, f"{challenge.title}: recomputed.", messages.SUCCESS)
 
     def _apply(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         for challenge in queryset:

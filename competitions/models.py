@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from leaderboard.ranking import RankingRuleError, ranking_rule_parse
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
@@ -84,6 +87,17 @@ class Challenge(models.Model):
 
 
 class Phase(models.Model):
+    class RankingRule(models.TextChoices):
+        COMPOSITE = "composite", "Default composite"
+        PRIMARY = "primary", "One metric, then tie-breakers"
+        WEIGHTED = "weighted", "Weighted composite of chosen metrics"
+        AVERAGE_RANK = "average_rank", "Average rank over chosen metrics"
+
+    class Representation(models.TextChoices):
+        BEST = "best", "Best submission"
+        LATEST = "latest", "Latest submission"
+        SELECTED = "selected", "Submissions selected for the final ranking"
+
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     name = models.CharField(max_length=100)
     starts_at = models.DateTimeField()
@@ -114,6 +128,32 @@ class Phase(models.Model):
         default=False,
         help_text="Cancelled submissions count against the daily and total quotas.",
     )
+    ranking_rule = models.CharField(
+        max_length=20, choices=RankingRule.choices, default=RankingRule.COMPOSITE
+    )
+    ranking_metrics = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Metrics the rule uses, comma-separated, in order: the primary metric first "
+        "and then its tie-breakers; for the weighted composite metric:weight (weight 1 when "
+        "left out). Ignored by the default composite.",
+    )
+    representation = models.CharField(
+        max_length=10,
+        choices=Representation.choices,
+        default=Representation.BEST,
+        help_text="Which of a participant's submissions stands for them on the leaderboards.",
+    )
+    max_selected = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="Submissions a participant may select for the final ranking.",
+    )
+    private_revealed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the organizers revealed the private leaderboard (after the phase).",
+    )
 
     class Meta:
         ordering = ["challenge", "starts_at", "pk"]
@@ -126,6 +166,17 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge.slug}: {self.name}"
+
+    def clean(self) -> None:
+        try:
+            ranking_rule_parse(kind=self.ranking_rule, spec=self.ranking_metrics)
+        except RankingRuleError as error:
+            raise ValidationError({"ranking_metrics": str(error)}) from error
+
+    @property
+    def private_revealed(self) -> bool:
+        """Everyone may see the private leaderboard: the phase ended and it was revealed."""
+        return self.private_revealed_at is not None and timezone.now() >= self.ends_at
 
     def is_open(self, at: dt.datetime | None = None) -> bool:
         at = at or timezone.now()

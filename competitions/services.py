@@ -25,6 +25,7 @@ from competitions.imaging import NormalisedImage, normalise_image
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
+from leaderboard.services import participation_leaderboards_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -359,4 +360,6 @@ def participation_decide(
     participation.decided_at = timezone.now()
     participation.decided_by = decided_by
     participation.save(update_fields=["status", "decided_at", "decided_by"])
+    # A ban takes the participant off the leaderboards; an approval puts them back.
+    participation_leaderboards_refresh(participation=participation)
     return participation

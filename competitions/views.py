@@ -19,7 +19,7 @@ from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
 from config.errors import ApplicationError
 
-TABS = ("overview", "rules", "data", "phases")
+TABS = ("overview", "rules", "data", "phases", "leaderboard")
 THUMBNAIL_SIDE = 128
 DATA_FORBIDDEN = "Join the challenge and accept its rules to download the data."
 

@@ -10,5 +10,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("config.api_urls")),
     path("", include("submissions.urls")),
+    # Before competitions: its catch-all challenge tab URL would take /leaderboard/.
+    path("", include("leaderboard.urls")),
     path("", include("competitions.urls")),
 ]

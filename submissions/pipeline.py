@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from competitions.models import Challenge, ChallengeImage
+from leaderboard.services import leaderboard_submission_update
 from models.errors import ModelError
 from models.loading import CheckpointSpec
 from models.runner import RunLimits, RunStats, run_generator
@@ -368,6 +369,9 @@ def _record(submission: Submission, attempt: Attempt, outcome: Outcome) -> None:
             )
             transaction.on_commit(
                 lambda: [default_storage.delete(n) for n in old_gallery], robust=True
+            )
+            transaction.on_commit(
+                lambda: leaderboard_submission_update(submission_id=submission.pk), robust=True
             )
             transaction.on_commit(
                 lambda: notify_participant(submission_id=submission.pk), robust=True

@@ -96,8 +96,9 @@ def submissions_for_user(*, user: AbstractBaseUser) -> QuerySet[Submission]:
 
 
 def private_scores_visible(*, user: AnyUser, submission: Submission) -> bool:
-    """Private-leaderboard numbers: the challenge's organizers only, until the reveal."""
-    return user_organizes(user, submission.phase.challenge)
+    """Private-leaderboard numbers: the challenge's organizers, and everyone once the phase
+    has ended and the organizers revealed its private leaderboard."""
+    return submission.phase.private_revealed or user_organizes(user, submission.phase.challenge)
 
 
 def submission_scores(*, submission: Submission, user: AnyUser) -> dict[str, dict[str, Any]]:

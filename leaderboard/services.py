@@ -1,0 +1,395 @@
+"""Writes for leaderboards: recompute entries, reveal the private board, disqualify, select.
+
+Entries are recomputed from one query of the phase's eligible results. A result is eligible
+when it belongs to a baseline or to an approved participant, and its submission is not
+disqualified; a submission keeps its results (and its place) while it is being rescored.
+When one participant's results change, only their rows are rewritten, and the chart is
+extended from the points it already has; rules whose numbers depend on everyone's results
+(the average rank) and changes that could lower the chart recompute the whole phase.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from competitions.models import Participation, Phase
+from config.errors import ApplicationError
+from leaderboard import ranking
+from leaderboard.models import Disqualification, LeaderboardEntry, LeaderboardSummary
+from scoring.engine.metrics import METRICS
+from scoring.models import Leaderboard, Result
+from submissions.models import Submission
+
+logger = logging.getLogger(__name__)
+
+NOT_ENDED = "The private leaderboard can be revealed once the phase “{phase}” has ended."
+ALREADY_DISQUALIFIED = "This submission is already disqualified."
+SELECT_NOT_YOURS = "Only the participant who submitted it can select a submission."
+SELECT_BASELINE = "Baselines are not ranked, so they cannot be selected."
+SELECT_NOT_USED = (
+    "The phase “{phase}” ranks each participant's {representation}; there is nothing to select."
+)
+SELECT_CLOSED = "Selections closed when the phase “{phase}” ended."
+SELECT_NOT_SCORED = "Only scored submissions can be selected for the final ranking."
+SELECT_DISQUALIFIED = "This submission was disqualified; it cannot be selected."
+SELECT_LIMIT = (
+    "You have already selected {limit} submission(s), the most this phase allows; "
+    "unselect one first."
+)
+
+_FIELDS = (
+    "pk",
+    "leaderboard",
+    "submission_id",
+    "submission__participant_id",
+    "submission__created_at",
+    "submission__is_baseline",
+    "submission__selected_for_final",
+    "submission__description",
+    "submission__checkpoint_name",
+    *METRICS,
+)
+
+
+@dataclass
+class _Loaded:
+    """The eligible results of a phase (or of one participant in it), as ranking sees them."""
+
+    by_board: dict[str, list[ranking.Scored]] = field(
+        default_factory=lambda: {board: [] for board in Leaderboard.values}
+    )
+    result_ids: dict[tuple[str, uuid.UUID], int] = field(default_factory=dict)
+    labels: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+def eligible_results(*, phase: Phase) -> QuerySet[Result]:
+    """Results that may appear on the phase's leaderboards."""
+    approved = Participation.objects.filter(
+        challenge_id=phase.challenge_id,
+        user_id=OuterRef("submission__participant_id"),
+        status=Participation.Status.APPROVED,
+    )
+    return Result.objects.filter(
+        submission__phase=phase, submission__disqualification__isnull=True
+    ).filter(Q(submission__is_baseline=True) | Exists(approved))
+
+
+def _load(results: QuerySet[Result]) -> _Loaded:
+    loaded = _Loaded()
+    for row in results.values_list(*_FIELDS):
+        (pk, board, submission_id, participant_id, created_at, is_baseline, selected,
+         description, checkpoint_name, *values) = row  # fmt: skip
+        loaded.by_board[board].append(
+            ranking.Scored(
+                submission_id=submission_id,
+                participant_id=participant_id,
+                submitted_at=created_at,
+                scores=dict(zip(METRICS, values, strict=True)),
+                is_baseline=is_baseline,
+                selected=selected,
+            )
+        )
+        loaded.result_ids[(board, submission_id)] = pk
+        if is_baseline:
+            loaded.labels[submission_id] = description or checkpoint_name
+    return loaded
+
+
+def _rule(phase: Phase) -> ranking.RankingRule:
+    return ranking.ranking_rule_parse(kind=phase.ranking_rule, spec=phase.ranking_metrics)
+
+
+def _rule_snapshot(phase: Phase, rule: ranking.RankingRule) -> dict[str, Any]:
+    return {
+        "kind": rule.kind,
+        "metrics": list(rule.metrics),
+        "weights": list(rule.weights),
+        "representation": phase.representation,
+        "max_selected": phase.max_selected,
+    }
+
+
+def _lock(phase: Phase) -> Phase:
+    """The phase, locked: leaderboard writes of one phase happen one at a time."""
+    return Phase.objects.select_for_update().get(pk=phase.pk)
+
+
+def _entries(phase: Phase, rule: ranking.RankingRule, loaded: _Loaded) -> list[LeaderboardEntry]:
+    """The rows of both leaderboards for the loaded results."""
+    submitted: dict[int, dict[uuid.UUID, dt.datetime]] = defaultdict(dict)
+    for results in loaded.by_board.values():
+        for scored in results:
+            if not scored.is_baseline:
+                submitted[scored.participant_id][scored.submission_id] = scored.submitted_at
+    public = loaded.by_board[Leaderboard.PUBLIC]
+    entries = []
+    for board, results in loaded.by_board.items():
+        rows = ranking.board_compute(
+            rule,
+            representation=phase.representation,
+            max_selected=phase.max_selected,
+            board=results,
+            public=public,
+        )
+        for row in rows:
+            scored = row.scored
+            times = (
+                {scored.submission_id: scored.submitted_at}
+                if scored.is_baseline
+                else submitted[scored.participant_id]
+            )
+            entries.append(
+                LeaderboardEntry(
+                    phase=phase,
+                    leaderboard=board,
+                    participant_id=scored.participant_id,
+                    submission_id=scored.submission_id,
+                    result_id=loaded.result_ids[(board, scored.submission_id)],
+                    is_baseline=scored.is_baseline,
+                    selection=row.selection,
+                    score=row.placed.score,
+                    sort_key=ranking.order_bytes(row.placed),
+                    submission_count=len(times),
+                    last_submitted_at=max(times.values()),
+                )
+            )
+    return entries
+
+
+@transaction.atomic
+def leaderboard_recompute(*, phase: Phase) -> None:
+    """Rebuild both leaderboards of the phase from its eligible results."""
+    phase = _lock(phase)
+    _recompute(phase, _rule(phase))
+
+
+def _recompute(phase: Phase, rule: ranking.RankingRule) -> None:
+    loaded = _load(eligible_results(phase=phase))
+    entries = _entries(phase, rule, loaded)
+    LeaderboardEntry.objects.filter(phase=phase).delete()
+    LeaderboardEntry.objects.bulk_create(entries, batch_size=500)
+    for board, results in loaded.by_board.items():
+        baselines = [
+            [loaded.labels[scored.submission_id], value]
+            for scored in results
+            if scored.is_baseline and (value := ranking.chart_value(rule, scored)) is not None
+        ]
+        LeaderboardSummary.objects.update_or_create(
+            phase=phase,
+            leaderboard=board,
+            defaults={
+                "rule": _rule_snapshot(phase, rule),
+                "history": _history_json(
+                    ranking.improvements(rule, ranking.chart_points(rule, results))
+                ),
+                "baselines": sorted(baselines, key=lambda item: item[1]),
+            },
+        )
+    logger.info("leaderboards of phase %s recomputed: %d entries", phase.pk, len(entries))
+
+
+def _history_json(points: Iterable[ranking.ChartPoint]) -> list[list[Any]]:
+    return [
+        [point.at.isoformat(), point.value, str(point.submission_id), point.participant_id]
+        for point in points
+    ]
+
+
+def _history_parse(history: list[list[Any]]) -> list[ranking.ChartPoint]:
+    return [
+        ranking.ChartPoint(dt.datetime.fromisoformat(at), value, uuid.UUID(sid), participant)
+        for at, value, sid, participant in history
+    ]
+
+
+@transaction.atomic
+def leaderboard_participant_refresh(*, phase: Phase, participant: AbstractBaseUser) -> None:
+    """Rewrite one participant's rows of the phase (after a new result, a ban, a selection).
+
+    The result equals a full recompute; it falls back to one when other rows could move too.
+    """
+    phase = _lock(phase)
+    rule = _rule(phase)
+    summaries = {summary.leaderboard: summary for summary in phase.leaderboard_summaries.all()}
+    stale = len(summaries) < len(Leaderboard.values) or any(
+        summary.rule != _rule_snapshot(phase, rule) for summary in summaries.values()
+    )
+    if rule.kind == ranking.AVERAGE_RANK or stale:
+        _recompute(phase, rule)
+        return
+    loaded = _load(
+        eligible_results(phase=phase).filter(
+            submission__participant=participant, submission__is_baseline=False
+        )
+    )
+    histories = {}
+    for board, summary in summaries.items():
+        history = _chart_extended(rule, summary, loaded.by_board[board], participant.pk)
+        if history is None:
+            _recompute(phase, rule)
+            return
+        histories[board] = history
+    LeaderboardEntry.objects.filter(
+        phase=phase, participant=participant, is_baseline=False
+    ).delete()
+    LeaderboardEntry.objects.bulk_create(_entries(phase, rule, loaded))
+    for board, summary in summaries.items():
+        history = _history_json(histories[board])
+        if history != summary.history:
+            summary.history = history
+            summary.save(update_fields=["history", "computed_at"])
+
+
+def _chart_extended(
+    rule: ranking.RankingRule,
+    summary: LeaderboardSummary,
+    results: list[ranking.Scored],
+    participant_id: int,
+) -> list[ranking.ChartPoint] | None:
+    """The chart with the participant's current results added; None when one of their points
+    on it changed or went away (a rescore, a disqualification, a ban): then only a full
+    recompute can tell what the line looks like without it."""
+    existing = _history_parse(summary.history)
+    current = ranking.chart_points(rule, results)
+    now = {(point.submission_id, point.value) for point in current}
+    if any(
+        point.participant_id == participant_id and (point.submission_id, point.value) not in now
+        for point in existing
+    ):
+        return None
+    return ranking.improvements(rule, [*existing, *current])
+
+
+def leaderboard_submission_update(*, submission_id: object) -> None:
+    """Bring the phase's leaderboards up to date with one submission's results."""
+    submission = Submission.objects.select_related("phase", "participant").get(pk=submission_id)
+    _refresh_for(submission)
+
+
+def _refresh_for(submission: Submission) -> None:
+    if submission.is_baseline:
+        # Baselines are drawn on the chart as reference lines: rebuild the whole phase.
+        leaderboard_recompute(phase=submission.phase)
+    else:
+        leaderboard_participant_refresh(phase=submission.phase, participant=submission.participant)
+
+
+def participation_leaderboards_refresh(*, participation: Participation) -> None:
+    """After a ban, a rejection or an approval: the participant's rows in every phase."""
+    for phase in participation.challenge.phases.all():
+        leaderboard_participant_refresh(phase=phase, participant=participation.user)
+
+
+# --- The private leaderboard -----------------------------------------------------------------
+
+
+@transaction.atomic
+def leaderboard_reveal(*, phase: Phase) -> Phase:
+    """Show the private leaderboard to everyone; only once the phase has ended."""
+    if timezone.now() < phase.ends_at:
+        raise ApplicationError("phase_not_ended", NOT_ENDED.format(phase=phase.name))
+    if phase.private_revealed_at is None:
+        phase.private_revealed_at = timezone.now()
+        phase.full_clean()
+        phase.save(update_fields=["private_revealed_at"])
+        logger.info("private leaderboard of phase %s revealed", phase.pk)
+    return phase
+
+
+@transaction.atomic
+def leaderboard_hide(*, phase: Phase) -> Phase:
+    """Take back a reveal made by mistake: organizers only see the private leaderboard again."""
+    phase.private_revealed_at = None
+    phase.full_clean()
+    phase.save(update_fields=["private_revealed_at"])
+    return phase
+
+
+# --- Disqualification ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def submission_disqualify(
+    *, submission: Submission, reason: str, by: AbstractBaseUser
+) -> Disqualification:
+    """Take a submission off the leaderboards for good, telling its participant why."""
+    if Disqualification.objects.filter(submission=submission).exists():
+        raise ApplicationError("already_disqualified", ALREADY_DISQUALIFIED)
+    disqualification = Disqualification(submission=submission, reason=reason.strip(), decided_by=by)
+    disqualification.full_clean()
+    disqualification.save()
+    _refresh_for(submission)
+    logger.info("submission %s disqualified by %s", submission.pk, by.get_username())
+    return disqualification
+
+
+@transaction.atomic
+def submission_requalify(*, submission: Submission) -> None:
+    """Undo a disqualification: the submission ranks again."""
+    Disqualification.objects.filter(submission=submission).delete()
+    _refresh_for(submission)
+
+
+# --- Selecting submissions for the final ranking ---------------------------------------------
+
+
+@transaction.atomic
+def submission_final_select(
+    *, submission: Submission, user: AbstractBaseUser, selected: bool
+) -> Submission:
+    """Select (or unselect) one of the user's scored submissions for the final ranking."""
+    phase = submission.phase
+    if submission.participant_id != user.pk:
+        raise ApplicationError("selection_not_yours", SELECT_NOT_YOURS)
+    if submission.is_baseline:
+        raise ApplicationError("selection_baseline", SELECT_BASELINE)
+    if phase.representation != Phase.Representation.SELECTED:
+        representation = phase.get_representation_display().lower()
+        raise ApplicationError(
+            "selection_not_used",
+            SELECT_NOT_USED.format(phase=phase.name, representation=representation),
+        )
+    if timezone.now() >= phase.ends_at:
+        raise ApplicationError("selection_closed", SELECT_CLOSED.format(phase=phase.name))
+    if selected:
+        _check_selectable(submission, user)
+    Submission.objects.filter(pk=submission.pk).update(selected_for_final=selected)
+    submission.selected_for_final = selected
+    leaderboard_participant_refresh(phase=phase, participant=user)
+    return submission
+
+
+def _check_selectable(submission: Submission, user: AbstractBaseUser) -> None:
+    if submission.status != Submission.Status.SCORED:
+        raise ApplicationError("selection_not_scored", SELECT_NOT_SCORED)
+    if Disqualification.objects.filter(submission=submission).exists():
+        raise ApplicationError("selection_disqualified", SELECT_DISQUALIFIED)
+    # Serialise this participant's selections: two requests at once cannot pass the limit.
+    Participation.objects.select_for_update().filter(
+        user=user, challenge_id=submission.phase.challenge_id
+    ).first()
+    used = (
+        Submission.objects.filter(
+            phase=submission.phase,
+            participant=user,
+            selected_for_final=True,
+            disqualification__isnull=True,
+        )
+        .exclude(pk=submission.pk)
+        .count()
+    )
+    if used >= submission.phase.max_selected:
+        raise ApplicationError(
+            "selection_limit", SELECT_LIMIT.format(limit=submission.phase.max_selected)
+        )

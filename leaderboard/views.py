@@ -1,0 +1,222 @@
+"""Leaderboard pages: the Leaderboard tab of a challenge, its CSV export, gallery thumbnails,
+and selecting submissions for the final ranking."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+from PIL import Image
+
+from competitions.views import TABS
+from config.errors import ApplicationError
+from leaderboard import ranking, selectors
+from leaderboard.charts import best_score_chart
+from leaderboard.services import submission_final_select
+from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, is_number
+from scoring.models import Leaderboard
+from submissions.selectors import submission_get_visible
+from submissions.views import METRIC_HELP
+
+THUMBNAIL_SIDE = 64
+EXPORT_FORBIDDEN = "Only the challenge's organizers can export its leaderboards."
+
+
+def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
+    viewer = selectors.viewer_get(slug=slug, user=request.user)
+    phases = list(viewer.challenge.phases.all())
+    phase = selectors.phase_for_leaderboard(phases=phases, name=request.GET.get("phase"))
+    board = request.GET.get("board") or Leaderboard.PUBLIC
+    if board not in Leaderboard.values:
+        raise Http404("No such leaderboard.")
+    context: dict[str, Any] = {
+        "challenge": viewer.challenge,
+        "tab": "leaderboard",
+        "tabs": TABS,
+        "participation": viewer.participation,
+        "is_organizer": viewer.is_organizer,
+        "phases": phases,
+        "phase": phase,
+        "board": board,
+    }
+    if phase is None:
+        return render(request, "leaderboard/board.html", context)
+    visible = {
+        name: selectors.board_visible(phase=phase, board=name, is_organizer=viewer.is_organizer)
+        for name in Leaderboard.values
+    }
+    context["boards"] = [(name, label, visible[name]) for name, label in Leaderboard.choices]
+    if not visible[board]:
+        context["hidden_message"] = selectors.PRIVATE_HIDDEN
+        return render(request, "leaderboard/board.html", context, status=403)
+    page = selectors.board_page(
+        viewer=viewer,
+        phase=phase,
+        board=board,
+        user=request.user,
+        page=_number(request.GET.get("page")),
+        sort=request.GET.get("sort", ""),
+    )
+    summary = page.summary
+    # The rule's own metrics first, so that what decides the order is in view.
+    metrics = list(dict.fromkeys([*page.rule.metrics, *METRICS]))
+    gallery = reverse("challenge_leaderboard", args=[viewer.challenge.slug]) + "gallery/"
+    user_pk = request.user.pk
+    rows = [_row(row, metrics, user_pk, gallery, page.thumbnails) for row in page.rows]
+    if page.own:
+        rows.insert(0, _row(page.own, metrics, user_pk, gallery, {}, pinned=True))
+    context.update(
+        {
+            "view": page,
+            "rows": rows,
+            "columns": _columns(metrics, phase.name, board, page.sort),
+            "chart": best_score_chart(
+                rule=page.rule,
+                history=summary.history if summary else [],
+                baselines=summary.baselines if summary else [],
+                until=min(timezone.now(), phase.ends_at),
+            ),
+            "uncalibrated": any(not row.calibrated for row in page.rows),
+            "score_column": page.rule.kind in (ranking.WEIGHTED, ranking.AVERAGE_RANK),
+            "disqualify_url": reverse("admin:leaderboard_disqualification_add"),
+            "query": urlencode({"phase": phase.name, "board": board, "sort": page.sort}),
+        }
+    )
+    return render(request, "leaderboard/board.html", context)
+
+
+def _number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 1
+
+
+def _row(
+    entry: selectors.Row,
+    metrics: list[str],
+    user_pk: int | None,
+    gallery: str,
+    thumbnails: dict[Any, list[int]],
+    *,
+    pinned: bool = False,
+) -> dict[str, Any]:
+    """What the template shows of an entry, formatted here: a page has hundreds of cells."""
+    own = entry.participant_id == user_pk and not entry.is_baseline
+    classes = [name for name, on in (("own", own), ("baseline", entry.is_baseline),
+                                     ("pinned", pinned)) if on]  # fmt: skip
+    return {
+        "entry": entry,
+        "pinned": pinned,
+        "classes": " ".join(classes),
+        "score": _shown("score", entry.score),
+        "values": [_shown(name, entry.scores[name]) for name in metrics],
+        # The URLs of `leaderboard_gallery_image`, built without a reverse() per image.
+        "thumbnails": [
+            f"{gallery}{entry.submission_id}/{position}.png"
+            for position in thumbnails.get(entry.submission_id, [])
+        ],
+        "last": timezone.localtime(entry.last_submitted_at).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _shown(name: str, value: float | None) -> str | None:
+    """A number as the page shows it; None (shown as n/a) when missing or not finite."""
+    if not is_number(value):
+        return None
+    return f"{value:,.0f}" if name == "params" else f"{value:.4g}"
+
+
+def _columns(metrics: list[str], phase: str, board: str, sort: str) -> list[dict[str, Any]]:
+    """A header per metric with its direction and the link that sorts by it (again: reversed)."""
+    return [
+        {
+            "name": name,
+            "direction": METRIC_DIRECTIONS[name].value,
+            "help": METRIC_HELP[name],
+            "sorted": sort.removeprefix("-") == name,
+            "href": "?"
+            + urlencode(
+                {"phase": phase, "board": board, "sort": f"-{name}" if sort == name else name}
+            ),
+        }
+        for name in metrics
+    ]
+
+
+def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """Both leaderboards, all rows, for the organizers (`?phase=NAME&board=public|private`)."""
+    viewer = selectors.viewer_get(slug=slug, user=request.user)
+    if not viewer.is_organizer:
+        return HttpResponseForbidden(EXPORT_FORBIDDEN)
+    phases = list(viewer.challenge.phases.all())
+    phase = selectors.phase_for_leaderboard(phases=phases, name=request.GET.get("phase"))
+    board = request.GET.get("board") or Leaderboard.PUBLIC
+    if phase is None or board not in Leaderboard.values:
+        raise Http404("No such leaderboard.")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["rank", "participant", "submission", "is_baseline", "selection", "score", *METRICS,
+         "calibrated", "stale", "submissions", "last_submitted_at"]
+    )  # fmt: skip
+    for row in selectors.leaderboard_rows(phase=phase, board=board):
+        writer.writerow(
+            [row.rank or "", row.participant, row.submission_id, int(row.is_baseline),
+             row.selection, _cell(row.score), *(_cell(row.scores[name]) for name in METRICS),
+             int(row.calibrated), int(row.stale), row.submission_count,
+             row.last_submitted_at.isoformat()]
+        )  # fmt: skip
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    name = f"{viewer.challenge.slug}-{slugify(phase.name)}-{board}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def leaderboard_gallery_image(
+    request: HttpRequest, slug: str, pk: str, position: int
+) -> HttpResponse:
+    """A thumbnail of a ranked submission's output on a public photo."""
+    viewer = selectors.viewer_get(slug=slug, user=request.user)
+    image = selectors.gallery_image_for_leaderboard(
+        viewer=viewer, submission_id=pk, position=position
+    )
+    with default_storage.open(image.file.name, "rb") as handle:
+        thumbnail = Image.open(handle)
+        thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        buffer = io.BytesIO()
+        thumbnail.save(buffer, format="PNG")
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_POST
+def submission_final_select_view(request: HttpRequest, pk: str) -> HttpResponse:
+    submission = submission_get_visible(pk=pk, user=request.user)
+    selected = request.POST.get("selected") == "1"
+    try:
+        submission_final_select(submission=submission, user=request.user, selected=selected)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            "Selected for the final ranking."
+            if selected
+            else "No longer selected for the final ranking.",
+        )
+    return redirect(submission)
