@@ -12,15 +12,17 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, P
 
 ORGANIZERS_GROUP = "organizers"
 
-# (app_label, model, actions) an organizer needs in the admin. Later apps add their models.
-ORGANIZER_PERMISSIONS: list[tuple[str, str, tuple[str, ...]]] = [
+# (app_label, model, actions) an organizer needs in the admin.
+ORGANIZER_PERMISSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("competitions", "challenge", ("view", "add", "change")),
     ("competitions", "phase", ("view", "add", "change", "delete")),
     ("competitions", "challengeimage", ("view", "add", "delete")),
     ("competitions", "participation", ("view", "change")),
     ("submissions", "submission", ("view", "change")),
     ("scoring", "scoringprofile", ("view", "change")),
-]
+    # Organizers disqualify submissions of their challenges.
+    ("leaderboard", "disqualification", ("view", "add", "change", "delete")),
+)
 
 
 def organizers_group_ensure(**kwargs: Any) -> Group:
