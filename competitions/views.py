@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -19,8 +20,12 @@ from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
 from config.errors import ApplicationError
 
-TABS = ("overview", "rules", "data", "phases", "leaderboard")
+# "leaderboard", "forum" and "submissions" are served by their own apps under the same URL
+# prefix (config/urls.py includes them before this app's catch-all tab URL).
+TABS = ("overview", "rules", "data", "phases", "leaderboard", "forum", "submissions")
 THUMBNAIL_SIDE = 128
+# The participant's command-line client: one file at the repository root (see README).
+CLIENT_FILE = "atelier_cli.py"
 DATA_FORBIDDEN = "Join the challenge and accept its rules to download the data."
 
 
@@ -112,4 +117,14 @@ def challenge_data_download(request: HttpRequest, slug: str) -> HttpResponse:
         as_attachment=True,
         filename=f"{challenge.slug}-public-data.zip",
         content_type="application/zip",
+    )
+
+
+def client_download(request: HttpRequest) -> HttpResponse:
+    """The `atelier` command-line client as one file, to run with Python and `requests`."""
+    return FileResponse(
+        (settings.BASE_DIR / CLIENT_FILE).open("rb"),
+        as_attachment=True,
+        filename="atelier.py",
+        content_type="text/x-python",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from leaderboard import apis as leaderboard_apis
@@ -35,4 +35,5 @@ urlpatterns = [
         name="api_submission_final_select",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("", include("forum.api_urls")),
 ]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("submissions.urls")),
     # Before competitions: its catch-all challenge tab URL would take /leaderboard/.
     path("", include("leaderboard.urls")),
+    path("", include("forum.urls")),
     path("", include("competitions.urls")),
 ]
