@@ -5,20 +5,27 @@ Three formats, told apart by the file name's extension and checked against the c
 when nested under a `state_dict` or `model` key; `.pt2` torch.export programs, read by
 `models.exported` without unpickling anything. Nothing else is ever deserialised. The size limit
 holds before a byte is read, the parameter limit before any network is built.
+
+Validation (`weights=False`, what the web process runs on every upload) never holds a whole file
+in memory: the file is hashed in chunks, a safetensors file is checked from its header and its
+floating-point payload read a chunk at a time, a zip-format `.pt`/`.pth` is memory-mapped, and
+the tensors come back on the meta device (shapes and dtypes only). Only a `.pt2` program and a
+legacy (pre-zip) `.pt` are still read whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
+import os
 import pickle
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 import safetensors.torch
 import torch
@@ -62,23 +69,26 @@ _FORMAT_NAMES = {
 NESTING_KEYS = ("state_dict", "model")
 # safetensors caps its own header at 100 MB; a longer claim is a broken or hostile file.
 _MAX_SAFETENSORS_HEADER = 100_000_000
-_SAFETENSORS_ITEM_SIZES = {
-    "BOOL": 1,
-    "U8": 1,
-    "I8": 1,
-    "F8_E5M2": 1,
-    "F8_E4M3": 1,
-    "I16": 2,
-    "U16": 2,
-    "F16": 2,
-    "BF16": 2,
-    "I32": 4,
-    "U32": 4,
-    "F32": 4,
-    "I64": 8,
-    "U64": 8,
-    "F64": 8,
+_SAFETENSORS_DTYPES = {
+    "BOOL": torch.bool,
+    "U8": torch.uint8,
+    "I8": torch.int8,
+    "F8_E5M2": torch.float8_e5m2,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "I16": torch.int16,
+    "U16": torch.uint16,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I32": torch.int32,
+    "U32": torch.uint32,
+    "F32": torch.float32,
+    "I64": torch.int64,
+    "U64": torch.uint64,
+    "F64": torch.float64,
 }
+# Hashing and finiteness checks go through files and tensors this much at a time, so that
+# validating a checkpoint costs the web process about this much memory, whatever its size.
+_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,11 @@ class CheckpointLimits:
 
 @dataclass(frozen=True)
 class RawCheckpoint:
-    """A checkpoint's tensors (a program's state dict for `.pt2`) and, for `.pt2`, the program."""
+    """A checkpoint's tensors (a program's state dict for `.pt2`) and, for `.pt2`, the program.
+
+    Read without weights, the tensors of a state dict are on the meta device: their names,
+    shapes and dtypes are what validation needs.
+    """
 
     format: CheckpointFormat
     size_bytes: int
@@ -111,20 +125,24 @@ def checkpoint_format(path: Path) -> CheckpointFormat:
     return EXTENSIONS[suffix]
 
 
-def read_checkpoint(path: Path, limits: CheckpointLimits) -> RawCheckpoint:
-    """Read, check and deserialise a checkpoint file without executing anything in it."""
+def read_checkpoint(path: Path, limits: CheckpointLimits, *, weights: bool = True) -> RawCheckpoint:
+    """Read, check and deserialise a checkpoint file without executing anything in it.
+
+    Every check runs either way (format, size, parameters, finiteness); `weights=False` returns
+    the tensors of a `.safetensors` or `.pt`/`.pth` file on the meta device, and never holds
+    the file in memory to do it.
+    """
     claimed = checkpoint_format(path)
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ModelError(
             ErrorCode.FILE_TOO_LARGE, FILE_TOO_LARGE.format(size=size, limit=limits.max_bytes)
         )
-    data = path.read_bytes()
-    _check_content(data, claimed, path.suffix)
+    with path.open("rb") as file:
+        _check_content(file, claimed, path.suffix)
+        sha256 = _sha256(file)
     try:
-        tensors, constants, archive = _deserialise(data, claimed, limits)
-        _check_finite(tensors)
-        _check_finite(constants)
+        tensors, constants, archive = _deserialise(path, claimed, limits, weights=weights)
         program = archive.load() if archive is not None else None
     except (ModelError, MemoryError):
         raise
@@ -134,15 +152,23 @@ def read_checkpoint(path: Path, limits: CheckpointLimits) -> RawCheckpoint:
     return RawCheckpoint(
         format=claimed,
         size_bytes=size,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         tensors=tensors,
         param_count=_count(tensors) + _count(constants),
         program=program,
     )
 
 
-def _check_content(data: bytes, claimed: CheckpointFormat, suffix: str) -> None:
-    actual = sniff_format(data)
+def _sha256(file: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    file.seek(0)
+    while chunk := file.read(_CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_content(file: BinaryIO, claimed: CheckpointFormat, suffix: str) -> None:
+    actual = sniff_format(file)
     if actual is None:
         raise _corrupt(claimed)
     if actual != claimed:
@@ -154,27 +180,34 @@ def _check_content(data: bytes, claimed: CheckpointFormat, suffix: str) -> None:
 
 
 def _deserialise(
-    data: bytes, claimed: CheckpointFormat, limits: CheckpointLimits
+    path: Path, claimed: CheckpointFormat, limits: CheckpointLimits, *, weights: bool
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], exported.ProgramArchive | None]:
-    """Weights, constants and (for .pt2) the archive, under the parameter limit."""
+    """Weights, constants and (for .pt2) the archive, under the parameter limit, all finite."""
     if claimed is CheckpointFormat.SAFETENSORS:
-        _check_parameter_count(_parameter_count(_safetensors_shapes(data)), limits.max_params)
-        return _read_safetensors(data), {}, None
+        header = _safetensors_header(path)
+        _check_parameter_count(_parameter_count(header.shapes), limits.max_params)
+        return _read_safetensors(path, header, weights=weights), {}, None
     if claimed is CheckpointFormat.TORCH:
-        tensors = _read_torch(data)
+        tensors = _read_torch(path)
         _check_parameter_count(_count(tensors), limits.max_params)
-        return tensors, {}, None
-    archive = exported.open_archive(data)
+        _check_finite(tensors)
+        return (tensors if weights else _on_meta(tensors)), {}, None
+    archive = exported.open_archive(path)
     count = _count(archive.weights) + _count(archive.constants)
     _check_parameter_count(count, limits.max_params)
+    _check_finite(archive.weights)
+    _check_finite(archive.constants)
     return archive.weights, archive.constants, archive
 
 
-def sniff_format(data: bytes) -> CheckpointFormat | None:
-    """The format the bytes look like, or None when they look like none of them."""
-    if data.startswith(b"PK\x03\x04"):
+def sniff_format(file: BinaryIO) -> CheckpointFormat | None:
+    """The format an open file looks like, or None when it looks like none of them."""
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    head = file.read(9)
+    if head.startswith(b"PK\x03\x04"):
         try:
-            infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+            infos = zipfile.ZipFile(file).infolist()
         except zipfile.BadZipFile:
             return None
         # A truncated archive can still show the directory of a zip stored inside it (a .pt2
@@ -187,10 +220,10 @@ def sniff_format(data: bytes) -> CheckpointFormat | None:
         if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
             return CheckpointFormat.TORCH
         return None
-    header_length = int.from_bytes(data[:8], "little")
-    if len(data) > 8 and data[8:9] == b"{" and header_length <= len(data) - 8:
+    header_length = int.from_bytes(head[:8], "little")
+    if head[8:9] == b"{" and header_length <= size - 8:
         return CheckpointFormat.SAFETENSORS
-    if data[:1] == b"\x80":
+    if head[:1] == b"\x80":
         # A pickle stream: the legacy (pre-1.6) torch.save format, or a bare pickle.
         return CheckpointFormat.TORCH
     return None
@@ -212,9 +245,24 @@ def _check_parameter_count(count: int, limit: int) -> None:
 
 
 def _check_finite(tensors: dict[str, torch.Tensor]) -> None:
+    """No NaN or Inf in any floating-point tensor, checked a chunk at a time so that the
+    check's own temporaries stay small whatever the tensor's size."""
     for key, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelError(ErrorCode.NON_FINITE_WEIGHTS, NON_FINITE_WEIGHTS.format(key=key))
+        if not tensor.is_floating_point():
+            continue
+        flat = tensor.reshape(-1)
+        step = max(_CHUNK_BYTES // tensor.element_size(), 1)
+        for start in range(0, flat.numel(), step):
+            _check_finite_values(key, flat[start : start + step])
+
+
+def _check_finite_values(key: str, values: torch.Tensor) -> None:
+    if not bool(torch.isfinite(values).all()):
+        raise ModelError(ErrorCode.NON_FINITE_WEIGHTS, NON_FINITE_WEIGHTS.format(key=key))
+
+
+def _on_meta(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: tensor.to("meta") for key, tensor in tensors.items()}
 
 
 def _corrupt(checkpoint_format: CheckpointFormat, detail: str = "") -> ModelError:
@@ -222,41 +270,64 @@ def _corrupt(checkpoint_format: CheckpointFormat, detail: str = "") -> ModelErro
     return ModelError(ErrorCode.CORRUPT_FILE, CORRUPT_FILE.format(format=name), detail=detail)
 
 
-def _read_safetensors(data: bytes) -> dict[str, torch.Tensor]:
-    try:
-        return safetensors.torch.load(data)
-    except Exception as error:  # the library raises its own SafetensorError and others
-        raise _corrupt(CheckpointFormat.SAFETENSORS, repr(error)) from error
+@dataclass(frozen=True)
+class _SafetensorsEntry:
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    begin: int
+    end: int
 
 
-def _safetensors_shapes(data: bytes) -> dict[str, tuple[int, ...]]:
-    """Check a safetensors header against the file before anything is allocated."""
-    header_length = int.from_bytes(data[:8], "little")
-    if header_length > min(len(data) - 8, _MAX_SAFETENSORS_HEADER):
-        raise _corrupt(CheckpointFormat.SAFETENSORS, f"header length {header_length}")
+@dataclass(frozen=True)
+class _SafetensorsHeader:
+    entries: dict[str, _SafetensorsEntry]
+    payload_start: int
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: entry.shape for name, entry in self.entries.items()}
+
+
+def _safetensors_header(path: Path) -> _SafetensorsHeader:
+    """Check a safetensors header against the file before anything else is read.
+
+    Only the header is read; the library's own header checks (every byte of the payload
+    covered exactly once) run on it too, through `safe_open`, which maps the file lazily.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        header_length = int.from_bytes(file.read(8), "little")
+        if header_length > min(size - 8, _MAX_SAFETENSORS_HEADER):
+            raise _corrupt(CheckpointFormat.SAFETENSORS, f"header length {header_length}")
+        raw_header = file.read(header_length)
     try:
-        header = json.loads(data[8 : 8 + header_length])
+        header = json.loads(raw_header)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _corrupt(CheckpointFormat.SAFETENSORS, repr(error)) from error
     if not isinstance(header, dict):
         raise _corrupt(CheckpointFormat.SAFETENSORS, "header is not an object")
-    payload = len(data) - 8 - header_length
-    shapes: dict[str, tuple[int, ...]] = {}
-    for name, entry in header.items():
+    payload = size - 8 - header_length
+    entries: dict[str, _SafetensorsEntry] = {}
+    for name, value in header.items():
         if name == "__metadata__":
             continue
-        shape = _safetensors_entry_shape(entry, payload)
-        if shape is None:
+        entry = _safetensors_entry(value, payload)
+        if entry is None:
             raise _corrupt(CheckpointFormat.SAFETENSORS, f"bad header entry for {name!r}")
-        shapes[name] = shape
-    return shapes
+        entries[name] = entry
+    try:
+        with safetensors.safe_open(path, framework="pt"):
+            pass
+    except Exception as error:  # the library raises its own SafetensorError and others
+        raise _corrupt(CheckpointFormat.SAFETENSORS, repr(error)) from error
+    return _SafetensorsHeader(entries, payload_start=8 + header_length)
 
 
-def _safetensors_entry_shape(entry: object, payload: int) -> tuple[int, ...] | None:
+def _safetensors_entry(entry: object, payload: int) -> _SafetensorsEntry | None:
     if not isinstance(entry, dict):
         return None
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if not isinstance(dtype, str) or dtype not in _SAFETENSORS_ITEM_SIZES:
+    if not isinstance(dtype, str) or dtype not in _SAFETENSORS_DTYPES:
         return None
     if not isinstance(shape, list) or not isinstance(offsets, list):
         return None
@@ -265,15 +336,58 @@ def _safetensors_entry_shape(entry: object, payload: int) -> tuple[int, ...] | N
     if len(offsets) != 2 or not all(isinstance(offset, int) for offset in offsets):
         return None
     begin, end = offsets
-    item_size = _SAFETENSORS_ITEM_SIZES[dtype]
-    if not 0 <= begin <= end <= payload or end - begin != math.prod(shape) * item_size:
+    torch_dtype = _SAFETENSORS_DTYPES[dtype]
+    if not 0 <= begin <= end <= payload or end - begin != math.prod(shape) * torch_dtype.itemsize:
         return None
-    return tuple(shape)
+    return _SafetensorsEntry(torch_dtype, tuple(shape), begin, end)
 
 
-def _read_torch(data: bytes) -> dict[str, torch.Tensor]:
+def _read_safetensors(
+    path: Path, header: _SafetensorsHeader, *, weights: bool
+) -> dict[str, torch.Tensor]:
+    """The tensors, finite; without weights on the meta device, the payload read in chunks."""
+    if weights:
+        try:
+            tensors = safetensors.torch.load_file(path)
+        except Exception as error:  # the library raises its own SafetensorError and others
+            raise _corrupt(CheckpointFormat.SAFETENSORS, repr(error)) from error
+        _check_finite(tensors)
+        return tensors
+    _check_finite_payload(path, header)
+    return {
+        name: torch.empty(entry.shape, dtype=entry.dtype, device="meta")
+        for name, entry in header.entries.items()
+    }
+
+
+def _check_finite_payload(path: Path, header: _SafetensorsHeader) -> None:
+    """Finiteness of every floating-point tensor, read from the file one chunk at a time."""
+    buffer = bytearray(_CHUNK_BYTES)
+    with path.open("rb") as file:
+        for name, entry in header.entries.items():
+            if not entry.dtype.is_floating_point:
+                continue
+            file.seek(header.payload_start + entry.begin)
+            remaining = entry.end - entry.begin
+            step = _CHUNK_BYTES // entry.dtype.itemsize * entry.dtype.itemsize
+            while remaining:
+                wanted = min(step, remaining)
+                if file.readinto(memoryview(buffer)[:wanted]) != wanted:
+                    raise _corrupt(CheckpointFormat.SAFETENSORS, f"{name!r} is truncated")
+                count = wanted // entry.dtype.itemsize
+                _check_finite_values(name, torch.frombuffer(buffer, dtype=entry.dtype, count=count))
+                remaining -= wanted
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict read by `torch.load(weights_only=True)`; a zip-format file memory-mapped.
+
+    The legacy (pre-1.6) format cannot be mapped and is read whole.
+    """
+    with path.open("rb") as file:
+        zip_format = file.read(4) == b"PK\x03\x04"
     try:
-        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
     except pickle.UnpicklingError as error:
         # weights_only refuses every global outside PyTorch's allowlist: a pickled nn.Module,
         # a custom class, or a hostile reduce.

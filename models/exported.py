@@ -22,7 +22,6 @@ checked again.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import operator
@@ -30,6 +29,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -138,9 +138,13 @@ class ProgramArchive:
         return program
 
 
-def open_archive(data: bytes) -> ProgramArchive:
-    """Check a .pt2 archive and rebuild its tensors, without building the program."""
-    records = _records(data)
+def open_archive(path: Path) -> ProgramArchive:
+    """Check a .pt2 archive and rebuild its tensors, without building the program.
+
+    The records are read into memory (the program needs its weights to be built), and each
+    tensor record's bytes are let go as soon as its tensor holds them.
+    """
+    records = _records(path)
     if records.get("archive_format") != b"pt2" or records.get("byteorder") != b"little":
         raise _corrupt("not a little-endian pt2 archive")
     if records.get("archive_version") != ARCHIVE_VERSION_VALUE.encode():
@@ -167,27 +171,28 @@ def _unsafe(what: str, detail: str = "") -> ModelError:
     return ModelError(ErrorCode.UNSAFE_PROGRAM, UNSAFE_PROGRAM.format(what=what), detail=detail)
 
 
-def _records(data: bytes) -> dict[str, bytes]:
+def _records(path: Path) -> dict[str, bytes]:
     """The archive's records by path below its root folder, checksums verified."""
+    size = path.stat().st_size
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
-        if not infos or min(info.header_offset for info in infos) != 0:
-            raise _corrupt("the archive does not start at the beginning of the file")
-        roots = {info.filename.split("/", 1)[0] for info in infos}
-        if len(roots) != 1 or not _ROOT.fullmatch(next(iter(roots))):
-            raise _corrupt(f"archive roots {sorted(roots)[:3]}")
-        records: dict[str, bytes] = {}
-        for info in infos:
-            name = info.filename.split("/", 1)[1] if "/" in info.filename else ""
-            if not _RECORD.fullmatch(name):
-                raise _unsafe(f"the unexpected archive record '{name[:80]}'")
-            if name in records or info.compress_type != zipfile.ZIP_STORED:
-                raise _corrupt(f"duplicate or compressed record {name}")
-            if info.file_size > len(data):
-                raise _corrupt(f"record {name} larger than the archive")
-            if name != "data/sample_inputs/model.pt":
-                records[name] = archive.read(info)
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if not infos or min(info.header_offset for info in infos) != 0:
+                raise _corrupt("the archive does not start at the beginning of the file")
+            roots = {info.filename.split("/", 1)[0] for info in infos}
+            if len(roots) != 1 or not _ROOT.fullmatch(next(iter(roots))):
+                raise _corrupt(f"archive roots {sorted(roots)[:3]}")
+            records: dict[str, bytes] = {}
+            for info in infos:
+                name = info.filename.split("/", 1)[1] if "/" in info.filename else ""
+                if not _RECORD.fullmatch(name):
+                    raise _unsafe(f"the unexpected archive record '{name[:80]}'")
+                if name in records or info.compress_type != zipfile.ZIP_STORED:
+                    raise _corrupt(f"duplicate or compressed record {name}")
+                if info.file_size > size:
+                    raise _corrupt(f"record {name} larger than the archive")
+                if name != "data/sample_inputs/model.pt":
+                    records[name] = archive.read(info)
         return records
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as error:
         raise _corrupt(repr(error)) from error
@@ -214,24 +219,25 @@ def _payloads(
         if not isinstance(path, str) or not re.fullmatch(rf"{prefix}\d+", path):
             raise _unsafe("objects other than tensors", f"{name}: {path!r}")
         try:
-            tensors[name] = _payload_tensor(records[folder + path], entry, flat, path)
+            tensors[name] = _payload_tensor(records, folder + path, entry, flat)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise _corrupt(f"tensor {name}: {error!r}") from error
     return tensors
 
 
 def _payload_tensor(
-    raw: bytes, entry: dict[str, Any], flat: dict[str, torch.Tensor], path: str
+    records: dict[str, bytes], record: str, entry: dict[str, Any], flat: dict[str, torch.Tensor]
 ) -> torch.Tensor:
     meta = entry["tensor_meta"]
     dtype = deserialize_scalar_type(meta["dtype"])
-    if path not in flat:
-        flat[path] = (
+    if record not in flat:
+        raw = records.pop(record)  # its bytes go once the tensor holds a copy
+        flat[record] = (
             torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
         )
-    storage = flat[path]
+    storage = flat[record]
     if storage.dtype != dtype:
-        raise ValueError(f"record {path} read as both {storage.dtype} and {dtype}")
+        raise ValueError(f"record {record} read as both {storage.dtype} and {dtype}")
     tensor = torch.as_strided(
         storage,
         [_static_int(size) for size in meta["sizes"]],

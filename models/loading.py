@@ -133,10 +133,11 @@ def validate_checkpoint(
     """Check a checkpoint against its architecture without running it.
 
     Generators and metric networks alike (an organizer's judge is validated on upload too). The
-    network is only built on the meta device, which allocates nothing.
+    network is only built on the meta device, which allocates nothing, and the file is read in
+    chunks (a `.pt2` program excepted), so validating costs little memory whatever its size.
     """
     architecture = get_architecture(spec.architecture)
-    info, _ = _inspect(spec, architecture, limits or CheckpointLimits())
+    info, _ = _inspect(spec, architecture, limits or CheckpointLimits(), weights=False)
     return info
 
 
@@ -169,9 +170,14 @@ def load_network(spec: CheckpointSpec, limits: CheckpointLimits | None = None) -
 
 
 def _inspect(
-    spec: CheckpointSpec, architecture: Architecture, limits: CheckpointLimits
+    spec: CheckpointSpec,
+    architecture: Architecture,
+    limits: CheckpointLimits,
+    *,
+    weights: bool = True,
 ) -> tuple[CheckpointInfo, RawCheckpoint]:
-    raw = read_checkpoint(Path(spec.path), limits)
+    """Read and check the checkpoint; without weights its state dict stays on the meta device."""
+    raw = read_checkpoint(Path(spec.path), limits, weights=weights)
     _check_format(architecture, raw.format)
     inputs = architecture.inputs
     if raw.program is not None and architecture.infer_config is None:
