@@ -119,9 +119,8 @@ def checkpoint_format(path: Path) -> CheckpointFormat:
     """The format a file claims by its extension."""
     suffix = path.suffix.lower()
     if suffix not in EXTENSIONS:
-        raise ModelError(
-            ErrorCode.UNSUPPORTED_FORMAT, UNSUPPORTED_EXTENSION.format(suffix=path.suffix)
-        )
+        ending = f"ending in '{path.suffix}'" if path.suffix else "without an extension"
+        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, UNSUPPORTED_EXTENSION.format(ending=ending))
     return EXTENSIONS[suffix]
 
 

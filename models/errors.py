@@ -34,7 +34,7 @@ class ErrorCode(StrEnum):
 
 
 UNSUPPORTED_EXTENSION = (
-    "Files ending in '{suffix}' are not accepted; upload a .safetensors file, a .pt or .pth "
+    "Files {ending} are not accepted; upload a .safetensors file, a .pt or .pth "
     "state dict, or a .pt2 exported program."
 )
 WRONG_EXTENSION = (

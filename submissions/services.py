@@ -21,7 +21,7 @@ from competitions.selectors import user_organizes
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
 from models.architectures import Inputs
-from models.checkpoints import CheckpointLimits
+from models.checkpoints import CheckpointLimits, checkpoint_format
 from models.errors import ModelError
 from models.loading import CheckpointInfo, CheckpointSpec, validate_checkpoint
 from submissions.models import Submission
@@ -84,6 +84,7 @@ def submission_create(
     info = _validate(
         challenge=challenge,
         phase=phase,
+        name=checkpoint_name,
         spec=CheckpointSpec(
             path=checkpoint_path, architecture=architecture, config=config, io_range=io_range
         ),
@@ -177,9 +178,14 @@ def _check_quota(usage: QuotaUsage) -> None:
         )
 
 
-def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> CheckpointInfo:
+def _validate(
+    *, challenge: Challenge, phase: Phase, name: str, spec: CheckpointSpec
+) -> CheckpointInfo:
     limits = CheckpointLimits(max_bytes=phase.max_checkpoint_bytes, max_params=phase.max_params)
     try:
+        # The participant's file name says the format; the stored upload's temporary name
+        # carries its extension only when it had one.
+        checkpoint_format(Path(name))
         info = validate_checkpoint(spec, limits)
     except ModelError as error:
         raise ApplicationError(str(error.code), error.message) from error

@@ -209,7 +209,17 @@ def test_api_reports_upload_time_errors_with_code_and_detail(
     assert response.status_code == 400
     assert response.json() == {
         "error_code": "unsupported_format",
-        "detail": model_errors.UNSUPPORTED_EXTENSION.format(suffix=".bin"),
+        "detail": model_errors.UNSUPPORTED_EXTENSION.format(ending="ending in '.bin'"),
+    }
+    # No extension at all: the message speaks of the participant's file, not of the
+    # temporary file the upload was spooled to.
+    nameless = tmp_path / "weights"
+    nameless.write_bytes(tiny_checkpoint.read_bytes())
+    with nameless.open("rb") as handle:
+        response = client.post(url, {"checkpoint": handle, "architecture": "transformer_net"})
+    assert response.json() == {
+        "error_code": "unsupported_format",
+        "detail": model_errors.UNSUPPORTED_EXTENSION.format(ending="without an extension"),
     }
     with tiny_checkpoint.open("rb") as handle:
         response = client.post(url, {"checkpoint": handle, "architecture": "gpt"})
