@@ -1,10 +1,11 @@
-"""Writes for user accounts."""
+"""Writes for user accounts: signing up, API tokens."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from config.errors import ApplicationError
 
@@ -26,3 +27,30 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     user.full_clean()
     user.save()
     return user
+
+
+TOKEN_EXISTS = "You already have an API token. Regenerate it to get a new key."
+TOKEN_MISSING = "You have no API token to revoke."
+
+
+@transaction.atomic
+def api_token_create(*, user: AbstractBaseUser) -> Token:
+    """The user's API token (one per user). The key is shown once, by the caller, right after
+    this; refusing a second one keeps a script's key from being replaced by accident."""
+    if Token.objects.filter(user=user).exists():
+        raise ApplicationError("token_exists", TOKEN_EXISTS)
+    return Token.objects.create(user=user)
+
+
+@transaction.atomic
+def api_token_regenerate(*, user: AbstractBaseUser) -> Token:
+    """A new key; the old one stops working at once (a leaked key is the usual reason)."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+@transaction.atomic
+def api_token_revoke(*, user: AbstractBaseUser) -> None:
+    deleted, _ = Token.objects.filter(user=user).delete()
+    if not deleted:
+        raise ApplicationError("token_missing", TOKEN_MISSING)

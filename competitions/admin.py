@@ -178,7 +178,10 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "published_at", "created_at", "updated_at", "image_sets"]
     filter_horizontal = ["organizers"]
-    actions = ["publish", "archive", "reveal_private", "hide_private", "recompute_leaderboards"]
+    actions = [
+        "publish", "archive", "reveal_private", "hide_private", "recompute_leaderboards",
+        "train_baseline",
+    ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "status", "organizers"]}),
         ("Task", {"fields": ["task_kind", "resolution", "public_fraction", "registration"]}),
@@ -324,6 +327,23 @@ class ChallengeAdmin(OrganizerScopedAdmin):
             for phase in challenge.phases.all():
                 leaderboard_recompute(phase=phase)
             self.message_user(request, f"{challenge.title}: recomputed.", messages.SUCCESS)
+
+    @admin.action(description="Train and submit a baseline (on the scoring queue)")
+    def train_baseline(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from scoring.baseline import DEFAULT_STEPS, baseline_enqueue
+
+        for challenge in queryset:
+            try:
+                baseline_enqueue(challenge=challenge, user=request.user, steps=DEFAULT_STEPS)
+            except ApplicationError as error:
+                self.message_user(request, f"{challenge.title}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{challenge.title}: baseline training queued ({DEFAULT_STEPS} steps); "
+                    "it appears as a baseline submission when done.",
+                    messages.SUCCESS,
+                )
 
     def _apply(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         for challenge in queryset:

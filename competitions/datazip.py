@@ -38,7 +38,7 @@ def public_data_zip(challenge: Challenge) -> IO[bytes]:
     # PNGs are compressed already; storing them avoids burning CPU for nothing.
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
         for image in images:
-            arcname = _unique_name(image, used)
+            arcname = archive_name(image, used)
             with default_storage.open(image.file.name, "rb") as handle:
                 archive.writestr(arcname, handle.read())
             listing[image.kind].append({"file": arcname, "sha256": image.sha256})
@@ -65,7 +65,7 @@ def public_data_zip(challenge: Challenge) -> IO[bytes]:
     return spool
 
 
-def _unique_name(image: ChallengeImage, used: set[str]) -> str:
+def archive_name(image: ChallengeImage, used: set[str]) -> str:
     stem = image.original_name.rsplit(".", 1)[0] or image.sha256[:12]
     name = f"{image.kind}/{stem}.png"
     if name in used:

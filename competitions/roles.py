@@ -22,6 +22,10 @@ ORGANIZER_PERMISSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("scoring", "scoringprofile", ("view", "change")),
     # Organizers disqualify submissions of their challenges.
     ("leaderboard", "disqualification", ("view", "add", "change", "delete")),
+    # Organizers moderate their challenges' forums: pin, lock, hide, ban.
+    ("forum", "thread", ("view", "change")),
+    ("forum", "post", ("view", "change")),
+    ("forum", "forumban", ("view", "add", "change", "delete")),
 )
 
 

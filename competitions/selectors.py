@@ -101,3 +101,12 @@ def image_get_for_viewer(*, challenge: Challenge, pk: int, user: AnyUser) -> Cha
     if not allowed:
         raise Http404("No such image.")
     return image
+
+
+def challenge_list_visible(*, user: AnyUser, status: str | None = None) -> QuerySet[Challenge]:
+    """The challenges a user may open, newest first (the API's list): published and archived
+    ones, and the drafts they organize."""
+    challenges = challenges_visible_to(user)
+    if status:
+        challenges = challenges.filter(status=status)
+    return challenges.order_by("-published_at", "-created_at", "pk")

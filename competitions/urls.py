@@ -14,9 +14,15 @@ urlpatterns = [
         name="challenge_data_download",
     ),
     path(
+        "challenges/<slug:slug>/starter-kit.zip",
+        views.challenge_starter_kit,
+        name="challenge_starter_kit",
+    ),
+    path(
         "challenges/<slug:slug>/images/<int:pk>.png",
         views.challenge_image,
         name="challenge_image",
     ),
+    path("client/atelier.py", views.client_download, name="client_download"),
     path("challenges/<slug:slug>/<str:tab>/", views.challenge_detail, name="challenge_tab"),
 ]

@@ -18,6 +18,7 @@ from competitions.datazip import public_data_zip
 from competitions.forms import JoinForm
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
+from competitions.starterkit import starter_kit_zip
 from config.errors import ApplicationError
 
 # "leaderboard", "forum" and "submissions" are served by their own apps under the same URL
@@ -127,4 +128,18 @@ def client_download(request: HttpRequest) -> HttpResponse:
         as_attachment=True,
         filename="atelier.py",
         content_type="text/x-python",
+    )
+
+
+@login_required
+def challenge_starter_kit(request: HttpRequest, slug: str) -> HttpResponse:
+    """The starter kit: public data, trainer, client, README; same access as the data."""
+    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
+    if not selectors.user_may_download_public_data(request.user, challenge):
+        return HttpResponseForbidden(DATA_FORBIDDEN)
+    return FileResponse(
+        starter_kit_zip(challenge),
+        as_attachment=True,
+        filename=f"{challenge.slug}-starter-kit.zip",
+        content_type="application/zip",
     )

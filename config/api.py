@@ -1,13 +1,17 @@
-"""The REST API's shared pieces: one exception handler for the one application error type."""
+"""The REST API's shared pieces: one exception handler for the one application error type,
+and the page-number pagination every list endpoint uses."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import APIView, exception_handler
 
 from config.errors import ApplicationError
 
@@ -26,7 +30,11 @@ _DRF_CODES = {
 
 
 def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
-    """Every API error as ``{"error_code": ..., "detail": ...}`` with a fitting status."""
+    """Every API error as ``{"error_code": ..., "detail": ...}`` with a fitting status.
+
+    DRF's own handler runs first, so its headers stay: ``WWW-Authenticate`` on 401 and
+    ``Retry-After`` on a throttled 429.
+    """
     if isinstance(error, ApplicationError):
         return Response(
             {"error_code": error.code, "detail": error.message},
@@ -43,3 +51,29 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
     else:
         response.data = {"error_code": code, "detail": str(getattr(error, "detail", error))}
     return response
+
+
+class Pagination(PageNumberPagination):
+    """``?page=N&page_size=M`` on every list (``PAGE_SIZE`` by default, at most 100); a page
+    past the end answers 404 not_found."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def paginated_response(
+    *,
+    queryset: QuerySet | list[Any],
+    serializer_class: type[serializers.BaseSerializer],
+    request: Request,
+    view: APIView,
+    context: dict[str, Any] | None = None,
+) -> Response:
+    """One page of ``queryset`` serialized, wrapped in count / next / previous / results.
+
+    The view names its paginator in ``pagination_class`` so that the schema shows the page.
+    """
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    serializer = serializer_class(page, many=True, context=context or {})
+    return paginator.get_paginated_response(serializer.data)

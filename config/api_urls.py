@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from competitions import apis as competition_apis
 from leaderboard import apis as leaderboard_apis
 from submissions import apis as submission_apis
 
 urlpatterns = [
+    path("challenges/", competition_apis.ChallengeListApi.as_view(), name="api_challenge_list"),
+    path(
+        "challenges/<slug:slug>/",
+        competition_apis.ChallengeDetailApi.as_view(),
+        name="api_challenge_detail",
+    ),
+    path(
+        "challenges/<slug:slug>/join/",
+        competition_apis.ChallengeJoinApi.as_view(),
+        name="api_challenge_join",
+    ),
+    path(
+        "challenges/<slug:slug>/phases/",
+        competition_apis.PhaseListApi.as_view(),
+        name="api_phase_list",
+    ),
+    # GET lists the caller's own submissions, POST uploads a new one.
     path(
         "challenges/<slug:slug>/submissions/",
-        submission_apis.SubmissionCreateApi.as_view(),
+        submission_apis.ChallengeSubmissionsApi.as_view(),
         name="api_submission_create",
     ),
     path(
@@ -35,5 +53,6 @@ urlpatterns = [
         name="api_submission_final_select",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("forum.api_urls")),
 ]

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -21,6 +21,7 @@ from PIL import Image
 
 from competitions.views import TABS
 from config.errors import ApplicationError
+from config.redirects import redirect_back
 from leaderboard import ranking, selectors
 from leaderboard.charts import best_score_chart
 from leaderboard.services import submission_final_select
@@ -219,4 +220,4 @@ def submission_final_select_view(request: HttpRequest, pk: str) -> HttpResponse:
             if selected
             else "No longer selected for the final ranking.",
         )
-    return redirect(submission)
+    return redirect_back(request, submission)

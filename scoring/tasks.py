@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from competitions.models import Challenge
 from scoring.services import judge_train
@@ -18,3 +19,20 @@ def submission_score(self, submission_id: str) -> str:  # type: ignore[no-untype
 def judge_train_task(challenge_id: int) -> str:
     challenge = Challenge.objects.get(pk=challenge_id)
     return judge_train(challenge=challenge).judge_status
+
+
+@shared_task(name="scoring.tasks.baseline_train")
+def baseline_train_task(challenge_id: int, user_id: int, steps: int) -> str:
+    from django.contrib.auth import get_user_model
+
+    from scoring.baseline import baseline_settings, baseline_train_and_submit
+
+    challenge = Challenge.objects.get(pk=challenge_id)
+    user = get_user_model().objects.get(pk=user_id)
+    submission = baseline_train_and_submit(
+        challenge=challenge,
+        user=user,
+        settings=baseline_settings(challenge=challenge, steps=steps),
+        device=settings.ATELIER_SCORING_DEVICE,
+    )
+    return str(submission.pk)

@@ -1,29 +1,33 @@
-"""Submissions in the REST API: create by multipart upload, read with progress, cancel."""
+"""Submissions in the REST API: create by multipart upload, list your own, read with progress,
+cancel."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from competitions.selectors import challenge_get_visible
+from config.api import paginated_response
 from config.errors import ApplicationError
 from config.uploads import upload_too_large_message
 from models.io_range import IORange
 from submissions import selectors
+from submissions.models import Submission
 from submissions.services import submission_cancel, submission_create
 
 
 class SubmissionStatusSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["queued", "running", "scored", "failed", "cancelled"])
+    status = serializers.ChoiceField(choices=Submission.Status.choices)
     stage = serializers.CharField()
     progress = serializers.FloatField(min_value=0, max_value=1)
     error_code = serializers.CharField(allow_null=True)
@@ -34,13 +38,43 @@ class SubmissionStatusSerializer(serializers.Serializer):
     )
 
 
-class SubmissionCreateApi(APIView):
-    """Upload a checkpoint as a new submission to the challenge's open phase."""
+class ChallengeSubmissionsApi(APIView):
+    """Your submissions to a challenge (GET, newest first), or a new one (POST).
+
+    Both answer only about the caller's own submissions; organizers see everyone's in the
+    admin.
+    """
 
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
-    class InputSerializer(serializers.Serializer):
+    @property
+    def throttle_scope(self) -> str | None:
+        """Uploads count against the stricter "submit" rate; reading the list does not."""
+        return "submit" if self.request.method == "POST" else None
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Submission.Status.choices, required=False)
+
+    @extend_schema_serializer(component_name="SubmissionSummary")
+    class ListOutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        phase = serializers.CharField(source="phase.name")
+        status = serializers.ChoiceField(choices=Submission.Status.choices)
+        stage = serializers.CharField()
+        progress = serializers.FloatField(min_value=0, max_value=1)
+        error_code = serializers.CharField()
+        architecture = serializers.CharField()
+        checkpoint_name = serializers.CharField()
+        description = serializers.CharField()
+        is_baseline = serializers.BooleanField()
+        selected_for_final = serializers.BooleanField()
+        created_at = serializers.DateTimeField()
+        finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_serializer(component_name="SubmissionCreateInput")
+    class CreateInputSerializer(serializers.Serializer):
         checkpoint = serializers.FileField()
         architecture = serializers.CharField(max_length=50)
         io_range = serializers.ChoiceField(choices=[r.value for r in IORange], required=False)
@@ -50,7 +84,31 @@ class SubmissionCreateApi(APIView):
         is_baseline = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        request={"multipart/form-data": InputSerializer},
+        operation_id="challenges_submissions_list",
+        summary="List your submissions to the challenge, newest first.",
+        parameters=[FilterSerializer],
+        responses=ListOutputSerializer(many=True),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        challenge = challenge_get_visible(slug=slug, user=request.user)
+        submissions = selectors.submissions_for_user(user=request.user).filter(
+            phase__challenge=challenge
+        )
+        if "status" in query.validated_data:
+            submissions = submissions.filter(status=query.validated_data["status"])
+        return paginated_response(
+            queryset=submissions.order_by("-created_at", "pk"),
+            serializer_class=self.ListOutputSerializer,
+            request=request,
+            view=self,
+        )
+
+    @extend_schema(
+        operation_id="challenges_submissions_create",
+        summary="Upload a checkpoint as a new submission to the challenge's open phase.",
+        request={"multipart/form-data": CreateInputSerializer},
         responses={201: SubmissionStatusSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -59,7 +117,7 @@ class SubmissionCreateApi(APIView):
                 "upload_too_large", upload_too_large_message(request._request.upload_too_large)
             )
         challenge = challenge_get_visible(slug=slug, user=request.user)
-        data = self.InputSerializer(data=request.data)
+        data = self.CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         config = values.get("config")

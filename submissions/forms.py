@@ -21,7 +21,9 @@ CONFIG_NOT_JSON = 'Write the configuration as a JSON object, e.g. {"width": 16},
 
 class SubmissionForm(forms.Form):
     architecture = forms.ChoiceField(
-        choices=[], help_text="The network your checkpoint holds; its size is read off the weights."
+        choices=[],
+        help_text="The network your checkpoint holds (each is explained above the form); its "
+        "widths and depths are read off the weights.",
     )
     phase = forms.ChoiceField(choices=[], required=False)
     io_range = forms.ChoiceField(
@@ -44,7 +46,7 @@ class SubmissionForm(forms.Form):
     def __init__(self, *args: Any, phases: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["architecture"].choices = [
-            (entry.name, f"{entry.name}: {entry.description}") for entry in architectures()
+            (entry.name, entry.name) for entry in architectures()
         ]
         self.fields["phase"].choices = [(name, name) for name in phases]
 

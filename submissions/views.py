@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from competitions.selectors import challenge_get_visible, user_organizes
+from competitions.models import Challenge
+from competitions.selectors import challenge_get_visible, participation_for, user_organizes
+from competitions.views import TABS
 from config.errors import ApplicationError
+from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
+from models.architectures import Inputs, architectures
 from scoring.engine.metrics import METRIC_DIRECTIONS
+from scoring.models import Leaderboard, Result
 from submissions import selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Submission
 from submissions.services import submission_cancel, submission_create
+
+SUBMISSIONS_PER_PAGE = 25
+ACCEPTED = "Submission accepted; it is queued for scoring."
 
 METRIC_HELP = {
     "composite": "Default ranking score: (1+content)·(1+style)·(2−realism)·(1+9·memorization).",
@@ -67,7 +78,10 @@ def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as error:
             form.add_error(None, f"{error.message} [{error.code}]")
         else:
-            messages.success(request, "Submission accepted; it is queued for scoring.")
+            messages.success(request, ACCEPTED)
+            if _is_xhr(request):
+                # static/js/submission.js uploads with progress and then goes there itself.
+                return JsonResponse({"location": submission.get_absolute_url()}, status=201)
             return redirect(submission)
     usage = {
         phase.name: selectors.quota_usage(participant=request.user, phase=phase) for phase in phases
@@ -78,8 +92,28 @@ def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
         "phases": phases,
         "usage": usage,
         "is_organizer": user_organizes(request.user, challenge),
+        "architectures": _architecture_notes(challenge),
     }
     return render(request, "submissions/submit.html", context)
+
+
+def _is_xhr(request: HttpRequest) -> bool:
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def _architecture_notes(challenge: Challenge) -> list[dict[str, Any]]:
+    """Each architecture the platform can load, and whether it fits this challenge's task."""
+    wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
+    return [
+        {
+            "name": entry.name,
+            "description": entry.description,
+            "takes_style": entry.inputs == Inputs.CONTENT_STYLE,
+            "fits": (entry.inputs == Inputs.CONTENT_STYLE) == wants_style
+            or entry.name == "exported",
+        }
+        for entry in architectures()
+    ]
 
 
 @login_required
@@ -123,7 +157,8 @@ def submission_cancel_view(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, "Submission cancelled.")
-    return redirect(submission)
+    # Back to the list the participant cancelled from, if that is where they were.
+    return redirect_back(request, submission)
 
 
 @login_required
@@ -139,20 +174,37 @@ def submission_gallery_image(request: HttpRequest, pk: str, position: int) -> Ht
 
 @login_required
 def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
+    """The challenge page's "My submissions" tab: filter by status, cancel, select for final."""
     challenge = challenge_get_visible(slug=slug, user=request.user)
-    submissions = selectors.submissions_for_user(user=request.user).filter(
-        phase__challenge=challenge
-    )
+    mine = selectors.submissions_for_user(user=request.user).filter(phase__challenge=challenge)
+    counts = dict(mine.values_list("status").annotate(count=Count("pk")).order_by())
     status = request.GET.get("status")
     if status in Submission.Status.values:
-        submissions = submissions.filter(status=status)
-    return render(
-        request,
-        "submissions/list.html",
-        {
-            "challenge": challenge,
-            "submissions": submissions,
-            "statuses": Submission.Status.choices,
-            "status": status,
-        },
+        mine = mine.filter(status=status)
+    else:
+        status = None
+    public_results = Prefetch(
+        "results", queryset=Result.objects.filter(leaderboard=Leaderboard.PUBLIC), to_attr="public"
     )
+    pages = Paginator(
+        mine.order_by("-created_at").prefetch_related(public_results), SUBMISSIONS_PER_PAGE
+    )
+    page = pages.get_page(request.GET.get("page"))
+    context = {
+        "challenge": challenge,
+        "tab": "submissions",
+        "tabs": TABS,
+        "participation": participation_for(user=request.user, challenge=challenge),
+        "is_organizer": user_organizes(request.user, challenge),
+        "page": page,
+        "submissions": [
+            {"submission": item, "composite": item.public[0].composite if item.public else None}
+            for item in page
+        ],
+        "statuses": [
+            (value, label, counts.get(value, 0)) for value, label in Submission.Status.choices
+        ],
+        "total": sum(counts.values()),
+        "status": status,
+    }
+    return render(request, "submissions/list.html", context)

@@ -104,3 +104,41 @@ def make_challenge(
         challenge.status = status
         challenge.save()
     return challenge
+
+
+# --- Forum -----------------------------------------------------------------------------------
+
+
+def make_forum_thread(
+    challenge: Challenge,
+    author: User,
+    *,
+    title: str = "A question",
+    body: str = "Hello **forum**.",
+    pinned: bool = False,
+    locked: bool = False,
+    last_activity_at: dt.datetime | None = None,
+):  # type: ignore[no-untyped-def]
+    """A thread with its first post, written straight to the database (no rate limit, no
+    permission check): for tests of reading, ordering and moderation."""
+    from competitions.text import markdown_render_safe
+    from forum.models import Post, Thread
+
+    at = last_activity_at or timezone.now()
+    thread = Thread.objects.create(
+        challenge=challenge,
+        title=title,
+        author=author,
+        is_pinned=pinned,
+        is_locked=locked,
+        created_at=at,
+        last_activity_at=at,
+    )
+    Post.objects.create(
+        thread=thread,
+        author=author,
+        body_markdown=body,
+        body_html=markdown_render_safe(body),
+        created_at=at,
+    )
+    return thread

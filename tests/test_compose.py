@@ -14,7 +14,7 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("web", "worker-default", "worker-gpu", "beat")
 ENV_CALL = re.compile(
-    r"env\.(?:str|int|bool|list|float|path|db_url|email_url)\(\s*\"([A-Z0-9_]+)\""
+    r"env\.(?:str|int|bool|list|float|path|db_url|cache_url|email_url)\(\s*\"([A-Z0-9_]+)\""
 )
 # Read by Django and Celery themselves rather than through django-environ.
 FRAMEWORK_VARIABLES = {"DJANGO_SETTINGS_MODULE"}

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files served from our static files: the API docs page works offline.
+    "drf_spectacular_sidecar",
     "accounts",
     "competitions",
     "submissions",
@@ -146,11 +148,50 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "PAGE_SIZE": env.int("ATELIER_API_PAGE_SIZE", default=20),
+    # Anonymous clients by IP, signed-in ones by user; views with a ``throttle_scope`` (joining,
+    # uploading a submission) also count against that scope's stricter rate.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("ATELIER_API_THROTTLE_ANON", default="60/minute"),
+        "user": env.str("ATELIER_API_THROTTLE_USER", default="600/minute"),
+        # Every upload is hashed and its checkpoint loaded for validation before the quota
+        # can refuse it, so uploads get a rate of their own below the general one.
+        "submit": env.str("ATELIER_API_THROTTLE_SUBMIT", default="10/minute"),
+        "join": env.str("ATELIER_API_THROTTLE_JOIN", default="10/minute"),
+    },
+    # Behind a reverse proxy set this to its number of hops, so that anonymous clients are told
+    # apart by X-Forwarded-For instead of all sharing the proxy's address.
+    "NUM_PROXIES": env.int("ATELIER_API_NUM_PROXIES", default=None),
 }
+# Throttles count requests in the cache: locmem is per process, so a deployment with several
+# web processes points CACHE_URL at Redis (e.g. redis://redis:6379/1) to share the counts.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atelier API",
-    "DESCRIPTION": "Style-transfer challenges, submissions and leaderboards.",
+    "DESCRIPTION": (
+        "Style-transfer challenges, submissions and leaderboards. Authenticate with the header "
+        "`Authorization: Token KEY` (create a key on your account's API token page) or with the "
+        "website's session."
+    ),
     "VERSION": "1",
+    # Request bodies get their own components, so that an upload is described as binary
+    # (a file part) instead of the URL a file field shows in responses.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "status": each choice set gets its own stable name.
+    "ENUM_NAME_OVERRIDES": {
+        "ChallengeStatusEnum": "competitions.models.Challenge.Status",
+        "ParticipationStatusEnum": "competitions.models.Participation.Status",
+        "SubmissionStatusEnum": "submissions.models.Submission.Status",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
@@ -197,3 +238,11 @@ ATELIER_SITE_URL = env.str("ATELIER_SITE_URL", default="http://127.0.0.1:8000")
 ATELIER_REQUIRE_SERVICES = env.bool("ATELIER_REQUIRE_SERVICES", default=False)
 
 from config.settings.celery import *  # noqa: E402, F403  one file per integration
+
+# --- Forum ----------------------------------------------------------------------------------
+# Posts one user may write in any window of this many seconds, counted in the database so the
+# limit holds across web workers; organizers of the challenge are exempt.
+ATELIER_FORUM_POST_LIMIT = env.int("ATELIER_FORUM_POST_LIMIT", default=5)
+ATELIER_FORUM_POST_WINDOW_S = env.int("ATELIER_FORUM_POST_WINDOW_S", default=60)
+# How long after writing it an author may still edit a post.
+ATELIER_FORUM_EDIT_WINDOW_S = env.int("ATELIER_FORUM_EDIT_WINDOW_S", default=30 * 60)

@@ -1,0 +1,163 @@
+"""Organizer baselines: train a generator on a challenge's public data and submit it.
+
+The baseline is what a participant gets from the starter kit: the same trainer
+(models/training), the same public photos and style images, the metric network the scorer
+uses. It is submitted like any checkpoint, flagged `is_baseline`, by an organizer, and scored
+by the pipeline; it never counts against a quota.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from competitions.models import Challenge, ChallengeImage
+from competitions.selectors import user_organizes
+from config.errors import ApplicationError
+from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
+from scoring.services import images_load, metric_network
+from submissions.models import Submission
+from submissions.services import BASELINE_ORGANIZERS_ONLY, submission_create
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURE_FOR = {
+    Challenge.TaskKind.SINGLE_STYLE: "transformer_net",
+    Challenge.TaskKind.ARBITRARY_STYLE: "adain",
+}
+# The admin action's budget: a few minutes on a CPU scoring worker at 128 px.
+DEFAULT_STEPS = 300
+DEFAULT_WIDTH = 8
+DEFAULT_CROP = 64
+DEFAULT_BATCH_SIZE = 2
+DESCRIPTION = "Baseline: {architecture} width {width}, {steps} steps of the starter-kit trainer"
+NO_TRAINING_IMAGES = "A baseline needs public content photos and public style images to train on."
+
+
+def baseline_settings(
+    *,
+    challenge: Challenge,
+    steps: int = DEFAULT_STEPS,
+    width: int = DEFAULT_WIDTH,
+    crop: int = DEFAULT_CROP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+) -> TrainingSettings:
+    """The trainer's settings for this challenge: its architecture, a crop that fits."""
+    architecture = ARCHITECTURE_FOR[Challenge.TaskKind(challenge.task_kind)]
+    multiple = 8 if architecture == "adain" else 4
+    crop = min(crop, challenge.resolution)
+    crop -= crop % multiple
+    return replace(
+        TrainingSettings(),
+        architecture=architecture,
+        width=width,
+        crop=crop,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        vgg_seed=django_settings.ATELIER_VGG19_SEED,
+        sample_every=steps,
+        checkpoint_every=steps,
+    )
+
+
+def baseline_train(
+    *,
+    challenge: Challenge,
+    settings: TrainingSettings,
+    output_dir: Path,
+    device: str = "cpu",
+    progress: Callable[[StepLosses, int], None] | None = None,
+) -> TrainingResult:
+    """Train on the challenge's public photos and style images with the scorer's VGG19."""
+    public = challenge.images.filter(split=ChallengeImage.Split.PUBLIC).order_by("sha256")
+    content = list(public.filter(kind=ChallengeImage.Kind.CONTENT))
+    styles = list(public.filter(kind=ChallengeImage.Kind.STYLE))
+    if not content or not styles:
+        raise ApplicationError("baseline_training_data", NO_TRAINING_IMAGES)
+    try:
+        return train(
+            settings,
+            list(images_load(content)),
+            list(images_load(styles)),
+            output_dir=output_dir,
+            device=device,
+            vgg=metric_network(device).network,
+            progress=progress,
+        )
+    except TrainingError as error:
+        raise ApplicationError(error.code, error.message) from error
+
+
+def baseline_train_and_submit(
+    *,
+    challenge: Challenge,
+    user: AbstractBaseUser,
+    settings: TrainingSettings | None = None,
+    device: str = "cpu",
+    progress: Callable[[StepLosses, int], None] | None = None,
+) -> Submission:
+    """Train a baseline and submit it as `user` (an organizer of the challenge)."""
+    if not user_organizes(user, challenge):
+        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+    settings = settings or baseline_settings(challenge=challenge)
+    with tempfile.TemporaryDirectory(prefix="atelier-baseline-") as folder:
+        result = baseline_train(
+            challenge=challenge,
+            settings=settings,
+            output_dir=Path(folder),
+            device=device,
+            progress=progress,
+        )
+        assert result.checkpoint is not None
+        submission = submission_create(
+            user=user,
+            challenge=challenge,
+            checkpoint_path=result.checkpoint,
+            checkpoint_name=f"baseline-{result.architecture}.safetensors",
+            architecture=result.architecture,
+            io_range=str(result.io_range),
+            description=DESCRIPTION.format(
+                architecture=result.architecture, width=settings.width, steps=settings.steps
+            ),
+            is_baseline=True,
+        )
+    logger.info("baseline %s submitted for %s", submission.pk, challenge.slug)
+    return submission
+
+
+def baseline_enqueue(*, challenge: Challenge, user: AbstractBaseUser, steps: int) -> None:
+    """Queue the training on the `scoring` queue (it needs a worker's CPU or GPU)."""
+    if not user_organizes(user, challenge):
+        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+    from scoring.tasks import baseline_train_task
+
+    transaction.on_commit(
+        lambda: baseline_train_task.apply_async(
+            args=[challenge.pk, user.pk, steps], queue="scoring"
+        ),
+        robust=True,
+    )
+
+
+def baseline_user(*, challenge: Challenge, username: str | None) -> AbstractBaseUser:
+    """The named user, or the challenge's first organizer (by id)."""
+    users = get_user_model().objects
+    if username:
+        user = users.filter(username=username).first()
+        if user is None:
+            raise ApplicationError("unknown_user", f"There is no user called “{username}”.")
+        return user
+    organizer = challenge.organizers.order_by("pk").first()
+    if organizer is None:
+        raise ApplicationError("no_organizer", "The challenge has no organizer to submit as.")
+    return organizer
