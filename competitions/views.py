@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import IO
 
 from django.conf import settings
 from django.contrib import messages
@@ -108,17 +110,24 @@ def challenge_image(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return response
 
 
-@login_required
-def challenge_data_download(request: HttpRequest, slug: str) -> HttpResponse:
+def _participant_zip(
+    request: HttpRequest, slug: str, build: Callable[[Challenge], IO[bytes]], name: str
+) -> HttpResponse:
+    """A zip built for the challenge, for those who may download its public data."""
     challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
     if not selectors.user_may_download_public_data(request.user, challenge):
         return HttpResponseForbidden(DATA_FORBIDDEN)
     return FileResponse(
-        public_data_zip(challenge),
+        build(challenge),
         as_attachment=True,
-        filename=f"{challenge.slug}-public-data.zip",
+        filename=f"{challenge.slug}-{name}.zip",
         content_type="application/zip",
     )
+
+
+@login_required
+def challenge_data_download(request: HttpRequest, slug: str) -> HttpResponse:
+    return _participant_zip(request, slug, public_data_zip, "public-data")
 
 
 def client_download(request: HttpRequest) -> HttpResponse:
@@ -134,12 +143,4 @@ def client_download(request: HttpRequest) -> HttpResponse:
 @login_required
 def challenge_starter_kit(request: HttpRequest, slug: str) -> HttpResponse:
     """The starter kit: public data, trainer, client, README; same access as the data."""
-    challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
-    if not selectors.user_may_download_public_data(request.user, challenge):
-        return HttpResponseForbidden(DATA_FORBIDDEN)
-    return FileResponse(
-        starter_kit_zip(challenge),
-        as_attachment=True,
-        filename=f"{challenge.slug}-starter-kit.zip",
-        content_type="application/zip",
-    )
+    return _participant_zip(request, slug, starter_kit_zip, "starter-kit")

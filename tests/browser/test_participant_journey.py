@@ -26,7 +26,7 @@ from submissions.models import Submission
 from tests.factories import PASSWORD, UserFactory, make_forum_thread
 from tests.leaderboard.helpers import scored, scores
 from tests.models.checkpoint_files import random_network, save_safetensors
-from tests.submissions.processes import Celery, worker_environment
+from tests.submissions.processes import Celery, celery_like_make_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCORED_WITHIN_MS = 240_000
@@ -35,14 +35,8 @@ PHONE = {"width": 360, "height": 740}
 
 @pytest.fixture
 def celery(settings, tmp_path: Path) -> Iterator[Celery]:
-    """A scoring worker, a default worker and beat on the test's database, broker and media."""
-    processes = Celery(worker_environment(Path(settings.MEDIA_ROOT)), tmp_path)
-    processes.scoring_worker("scoring")
-    processes.default_worker_and_beat()
-    try:
+    with celery_like_make_demo(Path(settings.MEDIA_ROOT), tmp_path) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from submissions.models import Submission
 from submissions.services import NOT_PARTICIPANT, submission_create
 from tests.cli.conftest import CONSOLE_SCRIPT, ROOT, run_cli
 from tests.factories import make_challenge
-from tests.submissions.processes import Celery, worker_environment
+from tests.submissions.processes import Celery, celery_like_make_demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -38,14 +38,8 @@ SCORED_WITHIN_S = 240
 
 @pytest.fixture
 def celery(settings, tmp_path: Path) -> Iterator[Celery]:
-    """A scoring worker, a default worker and beat sharing the test's database and media."""
-    processes = Celery(worker_environment(Path(settings.MEDIA_ROOT)), tmp_path)
-    processes.scoring_worker("scoring")
-    processes.default_worker_and_beat()
-    try:
+    with celery_like_make_demo(Path(settings.MEDIA_ROOT), tmp_path) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 @pytest.fixture

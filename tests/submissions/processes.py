@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.db import connection
@@ -93,6 +94,19 @@ class Celery:
             f"--- {path.name}\n{path.read_text()[-3000:]}"
             for path in sorted(self.logs.glob("*.log"))
         )
+
+
+@contextlib.contextmanager
+def celery_like_make_demo(media_root: Path, logs: Path) -> Iterator[Celery]:
+    """A scoring worker, a default worker and beat, as `make demo` runs them, on the test's
+    database, broker and media; stopped on the way out."""
+    processes = Celery(worker_environment(media_root), logs)
+    processes.scoring_worker("scoring")
+    processes.default_worker_and_beat()
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> bool:

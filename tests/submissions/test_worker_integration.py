@@ -17,7 +17,7 @@ from competitions.services import participation_join
 from scoring.models import ScoringProfile
 from submissions.models import Submission
 from tests.factories import make_challenge
-from tests.submissions.processes import Celery, worker_environment
+from tests.submissions.processes import Celery, celery_like_make_demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCORED_WITHIN_S = 180
@@ -25,14 +25,8 @@ SCORED_WITHIN_S = 180
 
 @pytest.fixture
 def celery(settings, tmp_path: Path) -> Iterator[Celery]:
-    """A scoring worker, a default worker and beat, as `make demo` runs them."""
-    processes = Celery(worker_environment(Path(settings.MEDIA_ROOT)), tmp_path)
-    processes.scoring_worker("scoring")
-    processes.default_worker_and_beat()
-    try:
+    with celery_like_make_demo(Path(settings.MEDIA_ROOT), tmp_path) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 def test_upload_through_the_api_is_scored_by_a_real_worker(
