@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.paginator import EmptyPage, Paginator
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from config.api import paginated_response
 from config.errors import ApplicationError
 from forum import errors, selectors, services
 from forum.models import TITLE_MAX_CHARS, Post, Thread
@@ -31,11 +31,6 @@ def _refusal_response(write: Callable[[], Any]) -> tuple[Any, Response | None]:
     except ApplicationError as error:
         body = {"error_code": error.code, "detail": error.message}
         return None, Response(body, status=errors.http_status(error.code))
-
-
-class PageQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
-    page_size = serializers.IntegerField(min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=20)
 
 
 @extend_schema_serializer(component_name="ForumThread")
@@ -61,39 +56,12 @@ class PostSerializer(serializers.ModelSerializer):
                   "is_hidden", "created_at", "edited_at"]  # fmt: skip
 
 
-def _page(items: QuerySet, query: Request) -> tuple[dict[str, Any], list[Any]]:
-    params = PageQuerySerializer(data=query.query_params)
-    params.is_valid(raise_exception=True)
-    paginator = Paginator(items, params.validated_data["page_size"])
-    try:
-        page = paginator.page(params.validated_data["page"])
-    except EmptyPage as error:
-        raise exceptions.NotFound("No such page.") from error
-    meta = {"count": paginator.count, "page": page.number, "pages": paginator.num_pages}
-    return meta, list(page.object_list)
-
-
-@extend_schema_serializer(component_name="ForumThreadPage")
-class ThreadPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    results = ThreadSerializer(many=True)
-
-
-@extend_schema_serializer(component_name="ForumPostPage")
-class PostPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    results = PostSerializer(many=True)
-
-
 class ThreadListApi(APIView):
     """The challenge's forum threads, pinned first and then by last activity; and starting
     a thread (approved participants and organizers; the first post is ``body``)."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema_serializer(component_name="ForumThreadInput")
     class InputSerializer(serializers.Serializer):
@@ -109,15 +77,15 @@ class ThreadListApi(APIView):
             default=False, help_text="Organizers only: mark the thread as an announcement."
         )
 
-    @extend_schema(
-        operation_id="forum_threads_list",
-        parameters=[PageQuerySerializer],
-        responses=ThreadPageSerializer,
-    )
+    @extend_schema(operation_id="forum_threads_list", responses=ThreadSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         viewer = selectors.forum_viewer_get(slug=slug, user=request.user)
-        meta, threads = _page(selectors.threads_visible(viewer), request)
-        return Response(ThreadPageSerializer({**meta, "results": threads}).data)
+        return paginated_response(
+            queryset=selectors.threads_visible(viewer),
+            serializer_class=ThreadSerializer,
+            request=request,
+            view=self,
+        )
 
     @extend_schema(
         operation_id="forum_thread_create",
@@ -159,6 +127,7 @@ class PostListApi(APIView):
     thread's posts before the reply, as a block quote."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema_serializer(component_name="ForumPostInput")
     class InputSerializer(serializers.Serializer):
@@ -171,16 +140,16 @@ class PostListApi(APIView):
             required=False, help_text="The id of a post of this thread to quote."
         )
 
-    @extend_schema(
-        operation_id="forum_posts_list",
-        parameters=[PageQuerySerializer],
-        responses=PostPageSerializer,
-    )
+    @extend_schema(operation_id="forum_posts_list", responses=PostSerializer(many=True))
     def get(self, request: Request, slug: str, pk: int) -> Response:
         viewer = selectors.forum_viewer_get(slug=slug, user=request.user)
         thread = selectors.thread_get_visible(viewer=viewer, pk=pk)
-        meta, posts = _page(selectors.posts_visible(viewer=viewer, thread=thread), request)
-        return Response(PostPageSerializer({**meta, "results": posts}).data)
+        return paginated_response(
+            queryset=selectors.posts_visible(viewer=viewer, thread=thread),
+            serializer_class=PostSerializer,
+            request=request,
+            view=self,
+        )
 
     @extend_schema(
         operation_id="forum_post_create",
