@@ -734,8 +734,8 @@ def report_memory(width: int, runs: list[MemoryRun]) -> None:
         )
     print(
         "RSS also counts the pages of files a process maps: a zip-format .pt is read with "
-        "torch.load(mmap=True), which maps the uploaded file's page cache (resident anyway, the "
-        "upload has just written it); anonymous memory is what validation itself allocates."
+        "torch.load(mmap=True) and validation hands each checked chunk's pages back (madvise), "
+        "so only a chunk at a time is resident; anonymous memory is what validation allocates."
     )
 
 

@@ -15,12 +15,15 @@ legacy (pre-zip) `.pt` are still read whole.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import math
+import mmap
 import os
 import pickle
+import sys
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
@@ -187,9 +190,11 @@ def _deserialise(
         _check_parameter_count(_parameter_count(header.shapes), limits.max_params)
         return _read_safetensors(path, header, weights=weights), {}, None
     if claimed is CheckpointFormat.TORCH:
-        tensors = _read_torch(path)
+        tensors, mapped = _read_torch(path)
         _check_parameter_count(_count(tensors), limits.max_params)
-        _check_finite(tensors)
+        # Validation never reads the weights again: the pages of a memory-mapped file can
+        # leave this process as soon as they are checked.
+        _check_finite(tensors, release_mapped=mapped and not weights)
         return (tensors if weights else _on_meta(tensors)), {}, None
     archive = exported.open_archive(path)
     count = _count(archive.weights) + _count(archive.constants)
@@ -243,16 +248,46 @@ def _check_parameter_count(count: int, limit: int) -> None:
         )
 
 
-def _check_finite(tensors: dict[str, torch.Tensor]) -> None:
+def _check_finite(tensors: dict[str, torch.Tensor], *, release_mapped: bool = False) -> None:
     """No NaN or Inf in any floating-point tensor, checked a chunk at a time so that the
-    check's own temporaries stay small whatever the tensor's size."""
+    check's own temporaries stay small whatever the tensor's size.
+
+    With `release_mapped` the tensors are views of a memory-mapped file that nobody reads
+    again, and each checked chunk's pages are handed back at once, so that the process's
+    resident memory does not grow by the file's size.
+    """
     for key, tensor in tensors.items():
         if not tensor.is_floating_point():
             continue
         flat = tensor.reshape(-1)
+        # A non-contiguous tensor was copied by reshape: only a view's pages are the file's.
+        release = release_mapped and flat.data_ptr() == tensor.data_ptr()
         step = max(_CHUNK_BYTES // tensor.element_size(), 1)
         for start in range(0, flat.numel(), step):
-            _check_finite_values(key, flat[start : start + step])
+            chunk = flat[start : start + step]
+            _check_finite_values(key, chunk)
+            if release:
+                _release_pages(chunk)
+
+
+_MADV_DONTNEED = 4  # Linux
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _release_pages(chunk: torch.Tensor) -> None:
+    """Drop the whole pages under `chunk` from this process (madvise MADV_DONTNEED).
+
+    Only for a private, never-written mapping of a file: the pages stay in the page cache and
+    would be read back from there if touched again. Elsewhere than Linux, nothing happens.
+    """
+    if _LIBC is None:
+        return
+    start = chunk.data_ptr()
+    end = start + chunk.numel() * chunk.element_size()
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    last = end // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        _LIBC.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
 
 
 def _check_finite_values(key: str, values: torch.Tensor) -> None:
@@ -378,11 +413,9 @@ def _check_finite_payload(path: Path, header: _SafetensorsHeader) -> None:
                 remaining -= wanted
 
 
-def _read_torch(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict read by `torch.load(weights_only=True)`; a zip-format file memory-mapped.
-
-    The legacy (pre-1.6) format cannot be mapped and is read whole.
-    """
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
+    """A state dict read by `torch.load(weights_only=True)`, and whether it is memory-mapped
+    (a zip-format file is; the legacy, pre-1.6, format cannot be and is read whole)."""
     with path.open("rb") as file:
         zip_format = file.read(4) == b"PK\x03\x04"
     try:
@@ -395,7 +428,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
         ) from error
     except Exception as error:  # zip, storage and pickle framing errors of a damaged file
         raise _corrupt(CheckpointFormat.TORCH, repr(error)) from error
-    return _unnest(loaded)
+    return _unnest(loaded), zip_format
 
 
 def _unnest(loaded: object) -> dict[str, torch.Tensor]:

@@ -81,3 +81,29 @@ def test_loading_still_gives_the_weights(
     loaded = generator.module.state_dict()
     assert all(torch.equal(loaded[name], tensor) for name, tensor in wide_state_dict.items())
     assert generator.info == validate_checkpoint(CheckpointSpec(path, "transformer_net"))
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/clear_refs").exists(), reason="needs Linux's resident-set accounting"
+)
+def test_a_memory_mapped_pth_never_becomes_resident_all_at_once(tmp_path: Path) -> None:
+    """tracemalloc cannot see the pages of a memory-mapped file; the kernel's high-water mark
+    of this process's resident set can. Checked pages are handed back as validation goes."""
+    torch.manual_seed(0)
+    path = save_torch(TransformerNet(128).state_dict(), tmp_path / "wide.pth")
+    size_kb = path.stat().st_size // 1024
+    assert size_kb > 100_000
+
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark restarts from now
+    before = _status_kb("VmRSS")
+    validate_checkpoint(CheckpointSpec(path, "transformer_net"))
+    grown = _status_kb("VmHWM") - before
+
+    assert grown < size_kb // 4, f"resident set grew by {grown} kB for a {size_kb} kB file"
