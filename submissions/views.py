@@ -21,6 +21,7 @@ from competitions.views import TABS
 from config.errors import ApplicationError
 from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
+from leaderboard.selectors import final_selections
 from models.architectures import Inputs, architectures
 from scoring.engine.metrics import METRIC_DIRECTIONS
 from scoring.models import Leaderboard, Result
@@ -190,6 +191,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         mine.order_by("-created_at").prefetch_related(public_results), SUBMISSIONS_PER_PAGE
     )
     page = pages.get_page(request.GET.get("page"))
+    selections = final_selections(submissions=page.object_list, user=request.user)
     context = {
         "challenge": challenge,
         "tab": "submissions",
@@ -198,7 +200,11 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         "is_organizer": user_organizes(request.user, challenge),
         "page": page,
         "submissions": [
-            {"submission": item, "composite": item.public[0].composite if item.public else None}
+            {
+                "submission": item,
+                "composite": item.public[0].composite if item.public else None,
+                "selection": selections[item.pk],
+            }
             for item in page
         ],
         "statuses": [

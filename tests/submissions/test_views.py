@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -185,6 +187,25 @@ def test_select_for_final_is_offered_in_the_list(
     page = web.get(reverse("my_submissions", args=[joined.slug])).content.decode()
     assert '<span class="badge ok">Final</span>' in page
     assert "Unselect</button>" in page
+
+
+def test_my_submissions_costs_the_same_queries_for_one_row_or_many(
+    web: Client, joined: Challenge, participant: User
+) -> None:
+    """Select-for-final state is fetched for the whole page at once, not row by row."""
+    phase = joined.phases.get()
+    Phase.objects.filter(pk=phase.pk).update(representation=Phase.Representation.SELECTED)
+    phase.refresh_from_db()
+    url = reverse("my_submissions", args=[joined.slug])
+    scored(phase, participant, public=scores())
+    with CaptureQueriesContext(connection) as one:
+        assert web.get(url).status_code == 200
+    for _ in range(5):
+        scored(phase, participant, public=scores())
+    with CaptureQueriesContext(connection) as six:
+        page = web.get(url).content.decode()
+    assert page.count("Select for final</button>") == 6
+    assert len(six.captured_queries) == len(one.captured_queries)
 
 
 def test_select_for_final_returns_to_the_list_and_nowhere_else(
