@@ -82,6 +82,7 @@ LEADERBOARD_METRICS = (
     "composite",
     "content_distance",
     "style_distance",
+    "palette_distance",
     "judge_realism",
     "memorization_rate",
 )
@@ -660,7 +661,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser(
         "submit", parents=[common], help="upload a checkpoint as a new submission"
     )
-    submit.add_argument("file", metavar="FILE", help=".safetensors, .pt/.pth state dict or .pt2")
+    submit.add_argument(
+        "file",
+        metavar="FILE",
+        help=".safetensors, a PyTorch state dict (.pt/.pth/.model/.ckpt/.bin) or .pt2; "
+        "recognised by its content",
+    )
     submit.add_argument("--challenge", required=True, metavar="SLUG")
     submit.add_argument(
         "--arch", required=True, metavar="NAME", help=f"architecture: {', '.join(ARCHITECTURES)}"

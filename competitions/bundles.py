@@ -1,12 +1,13 @@
 """Challenge bundles: read and validate a zip or folder before anything is written.
 
 A bundle is ``challenge.toml`` plus ``content/{public,hidden}/`` and ``style/{public,hidden}/``
-image folders (``style/hidden`` optional). Everything here treats the bundle as hostile:
-paths that escape (zip slip, absolute paths), links, nested archives and special files are
-refused, file count and size are bounded before a byte is decompressed, and every image is
-decoded and normalised into a private temporary folder. Only a bundle that passes all of it
-reaches :func:`competitions.services.challenge_bundle_import`, which writes in one
-transaction.
+image folders (``style/hidden`` optional) and, optionally, ``negatives/``: images that are not
+the challenge's style, for its judge to learn against (kept hidden). Everything here treats
+the bundle as hostile: paths that escape (zip slip, absolute paths), links, nested archives
+and special files are refused, file count and size are bounded before a byte is decompressed,
+and every image is decoded and normalised into a private temporary folder. Only a bundle that
+passes all of it reaches :func:`competitions.services.challenge_bundle_import`, which writes in
+one transaction.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ IMAGE_FOLDERS = (
     ("content", "hidden"),
     ("style", "public"),
     ("style", "hidden"),
+    ("negative", "hidden"),
 )
+# Judge negatives sit in one flat folder of this name; they are always hidden.
+NEGATIVES_FOLDER = "negatives"
 # The fewest images a usable challenge needs in each folder: something to train on, at least
 # one image on each side of the public/private split, and a style to aim at.
 MIN_IMAGES = {
@@ -44,6 +48,7 @@ MIN_IMAGES = {
     ("content", "hidden"): 2,
     ("style", "public"): 1,
     ("style", "hidden"): 0,
+    ("negative", "hidden"): 0,
 }
 ARCHIVE_SUFFIXES = frozenset(
     {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".lz4", ".jar"}
@@ -120,7 +125,8 @@ BAD_VALUE = "challenge.toml: `{key}`{where} {problem} (got {value!r})."
 MISSING_TEXT_FILE = "challenge.toml: `{key}` names the file {value!r}, which is not in the bundle."
 NOT_UTF8 = "{path}: text files must be UTF-8."
 STRAY_FILE = (
-    "{path}: images go in content/public/, content/hidden/, style/public/ or style/hidden/."
+    "{path}: images go in content/public/, content/hidden/, style/public/, style/hidden/ or "
+    "negatives/."
 )
 NOT_IMAGE_NAME = "{path}: only image files (JPEG, PNG, WebP, BMP, GIF, TIFF) belong here."
 TOO_FEW_IMAGES = "{folder}/ needs at least {minimum} image(s); the bundle has {count}."
@@ -574,13 +580,17 @@ def _images_prepare(
 def _image_entries(
     files: dict[PurePosixPath, _Entry],
 ) -> list[tuple[tuple[str, str], _Entry]]:
-    """The image files of the four folders, in a stable order; anything stray is refused."""
+    """The image files of the image folders, in a stable order; anything stray is refused."""
     wanted: list[tuple[tuple[str, str], _Entry]] = []
     for path in sorted(files):
-        if path.parts[0] not in ("content", "style"):
+        if path.parts[0] == NEGATIVES_FOLDER:
+            folder: tuple[str, ...] = ("negative", "hidden")
+            depth = 2
+        elif path.parts[0] in ("content", "style"):
+            folder, depth = tuple(path.parts[:2]), 3
+        else:
             continue
-        folder = tuple(path.parts[:2])
-        if len(path.parts) != 3 or folder not in IMAGE_FOLDERS:
+        if len(path.parts) != depth or folder not in IMAGE_FOLDERS:
             raise BundleError("bundle_stray_file", STRAY_FILE.format(path=path))
         if path.suffix.lower() not in ACCEPTED_SUFFIXES:
             raise BundleError("bundle_not_an_image", NOT_IMAGE_NAME.format(path=path))

@@ -196,6 +196,9 @@ class ChallengeImage(models.Model):
     class Kind(models.TextChoices):
         CONTENT = "content", "Content photo"
         STYLE = "style", "Style artwork"
+        # Never shown to participants: images that are not this style, for the judge to learn
+        # against (other artworks, textures, failed stylisations).
+        NEGATIVE = "negative", "Judge negative (not this style)"
 
     class Split(models.TextChoices):
         PUBLIC = "public", "Public (downloadable)"
@@ -232,6 +235,11 @@ class ChallengeImage(models.Model):
             models.CheckConstraint(
                 condition=Q(leaderboard="") | Q(kind="content", split="hidden"),
                 name="image_leaderboard_only_hidden_content",
+            ),
+            # Judge negatives are the platform's instrument, never part of the public data.
+            models.CheckConstraint(
+                condition=~Q(kind="negative") | Q(split="hidden"),
+                name="image_negative_hidden",
             ),
         ]
         indexes = [models.Index(fields=["challenge", "kind", "split"])]

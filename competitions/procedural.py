@@ -127,20 +127,27 @@ def _water(
 # --- Styles: textures -----------------------------------------------------------------------
 
 
-def style_image(seed: int, family: str, variant: int, *, size: int = 256) -> Image.Image:
-    """A style artwork stand-in of one of :data:`STYLE_FAMILIES`."""
+def style_image(
+    seed: int, family: str, variant: int, *, size: int = 256, palette: int | None = None
+) -> Image.Image:
+    """A style artwork stand-in of one of :data:`STYLE_FAMILIES`.
+
+    `palette` takes the colours of another variant (the same seed and family): several
+    variants with one palette are paintings of one style.
+    """
     rng = _rng(seed, 2, STYLE_FAMILIES.index(family), variant)
+    colours = rng if palette is None else _rng(seed, 2, STYLE_FAMILIES.index(family), palette)
     painter = {
         "mosaic": _mosaic,
         "stripes": _stripes,
         "brush": _brush,
         "palette": _palette_noise,
     }[family]
-    return painter(rng, size)
+    return painter(rng, colours, size)
 
 
-def _mosaic(rng: np.random.Generator, size: int) -> Image.Image:
-    palette = _palette(rng, 6)
+def _mosaic(rng: np.random.Generator, colours: np.random.Generator, size: int) -> Image.Image:
+    palette = _palette(colours, 6)
     count = int(rng.integers(90, 180))
     seeds = rng.random((count, 2)) * size
     ys, xs = np.mgrid[0:size, 0:size]
@@ -156,8 +163,8 @@ def _mosaic(rng: np.random.Generator, size: int) -> Image.Image:
     return _to_image(colours.reshape(size, size, 3))
 
 
-def _stripes(rng: np.random.Generator, size: int) -> Image.Image:
-    palette = _palette(rng, int(rng.integers(3, 6)))
+def _stripes(rng: np.random.Generator, colours: np.random.Generator, size: int) -> Image.Image:
+    palette = _palette(colours, int(colours.integers(3, 6)))
     ys, xs = np.mgrid[0:size, 0:size] / size
     angle = rng.uniform(0, np.pi)
     u = xs * np.cos(angle) + ys * np.sin(angle)
@@ -167,8 +174,8 @@ def _stripes(rng: np.random.Generator, size: int) -> Image.Image:
     return _to_image(pixels)
 
 
-def _brush(rng: np.random.Generator, size: int) -> Image.Image:
-    palette = _palette(rng, 5)
+def _brush(rng: np.random.Generator, colours: np.random.Generator, size: int) -> Image.Image:
+    palette = _palette(colours, 5)
     canvas = Image.new("RGB", (size, size), tuple((palette[0] * 255).astype(int).tolist()))
     draw = ImageDraw.Draw(canvas)
     flow = rng.uniform(0, np.pi)
@@ -186,8 +193,10 @@ def _brush(rng: np.random.Generator, size: int) -> Image.Image:
     return canvas.filter(ImageFilter.SMOOTH)
 
 
-def _palette_noise(rng: np.random.Generator, size: int) -> Image.Image:
-    palette = _palette(rng, int(rng.integers(4, 7)))
+def _palette_noise(
+    rng: np.random.Generator, colours: np.random.Generator, size: int
+) -> Image.Image:
+    palette = _palette(colours, int(colours.integers(4, 7)))
     ys, xs = np.mgrid[0:size, 0:size] / size
     field = np.zeros((size, size))
     for octave in range(5):

@@ -64,9 +64,14 @@ METRIC_DEFINITIONS = {
     "relu2_1, relu3_1, relu4_1, relu5_1, G = F Fᵀ / (C·H·W); T: the nearest of K style "
     "prototypes (single style; K = 1: the mean Gram of all style images, hidden ones included) "
     "or the paired style image (arbitrary style)",
-    "judge_realism": "mean patch probability of 'style domain' from the challenge's PatchGAN "
-    "judge, trained on the style images against the public photos",
-    "deception_rate": "share of outputs whose mean judge probability exceeds 0.5",
+    "palette_distance": "mean over images of the sliced Wasserstein-2 distance between the "
+    "output's pixel colours and the style images' in CIELAB (32 fixed directions, 64 "
+    "quantiles), divided by 100",
+    "judge_realism": "mean patch probability of 'this style' from the challenge's PatchGAN "
+    "judge, trained on the style images against photos, degraded photos, other artworks and "
+    "textures; missing when the judge failed its held-out check",
+    "deception_rate": "share of outputs whose mean judge probability exceeds the judge's "
+    "threshold (the probability above which at most 5 % of held-out photos fall, at least 0.5)",
     "judge_fd": "Fréchet distance between the judge's patch features of the outputs and of the "
     "style images",
     "memorization_rate": "share of outputs that copy a public style image (or its mirror) "
@@ -75,8 +80,10 @@ METRIC_DEFINITIONS = {
     "params": "parameter count of the generator",
     "ms_per_image": "generator time per image on the scoring worker",
     "runtime_ratio": "generator time ÷ the metric network's time on the same outputs",
-    "composite": "(1 + content_distance)·(1 + style_distance)·(2 − judge_realism)·"
-    "(1 + 9·memorization_rate); the default ranking",
+    "composite": "(1 + content_distance)·(1 + style_distance ÷ s₀)·(1 + palette_distance ÷ p₀)"
+    "·(2 − judge_realism)·(1 + 9·memorization_rate), s₀ and p₀ the unchanged test photos' "
+    "distances; without a passing judge the (2 − judge_realism) factor is left out; the default "
+    "ranking, lower is better",
 }
 
 README = """\
@@ -193,7 +200,15 @@ def challenge_json(challenge: Challenge) -> dict[str, Any]:
             "output": "the same shape, in the generator's io_range; clamped to it, then "
             "mapped to [0, 1] for scoring",
             "io_ranges": ["0-1", "0-255", "-1-1"],
-            "checkpoint_formats": [".safetensors", ".pt", ".pth", ".pt2"],
+            "checkpoint_formats": [
+                ".safetensors",
+                ".pt",
+                ".pth",
+                ".model",
+                ".ckpt",
+                ".bin",
+                ".pt2",
+            ],
             "architectures": {
                 entry.name: {"io_range": str(entry.io_range), "description": entry.description}
                 for entry in architectures(Role.GENERATOR)

@@ -1,5 +1,5 @@
 """The REST API's shared pieces: one exception handler for the one application error type,
-and the page-number pagination every list endpoint uses."""
+the page-number pagination every list endpoint uses, and the field of a score's interval."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
     else:
         response.data = {"error_code": code, "detail": str(getattr(error, "detail", error))}
     return response
+
+
+class IntervalField(serializers.ListField):
+    """[low, high]: a 95 % bootstrap interval of a score, two numbers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.FloatField(), min_length=2, max_length=2, **kwargs)
 
 
 class Pagination(PageNumberPagination):

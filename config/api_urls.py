@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from competitions import apis as competition_apis
 from leaderboard import apis as leaderboard_apis
+from scoring import apis as scoring_apis
 from submissions import apis as submission_apis
 
 urlpatterns = [
@@ -20,6 +21,11 @@ urlpatterns = [
         "challenges/<slug:slug>/join/",
         competition_apis.ChallengeJoinApi.as_view(),
         name="api_challenge_join",
+    ),
+    path(
+        "challenges/<slug:slug>/scoring/",
+        scoring_apis.ChallengeScoringApi.as_view(),
+        name="api_challenge_scoring",
     ),
     path(
         "challenges/<slug:slug>/phases/",

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import IntervalField
 from leaderboard import selectors
 from leaderboard.models import LeaderboardEntry
 from leaderboard.services import submission_final_select
@@ -59,6 +60,12 @@ class LeaderboardApi(APIView):
             scores = serializers.DictField(
                 child=serializers.FloatField(allow_null=True),
                 help_text="Metric name → value; null when missing or not finite.",
+            )
+            intervals = serializers.DictField(
+                child=IntervalField(),
+                help_text="Metric name → [low, high], the 95 % bootstrap interval of the value "
+                "over the leaderboard's test images; only metrics that have one (none for "
+                "results scored before intervals existed).",
             )
             calibrated = serializers.BooleanField()
             stale = serializers.BooleanField()
@@ -118,6 +125,7 @@ def _entry(row: selectors.Row) -> dict[str, Any]:
         "selection": row.selection,
         "score": row.score if is_number(row.score) else None,
         "scores": {name: value if is_number(value) else None for name, value in row.scores.items()},
+        "intervals": row.intervals,
         "calibrated": row.calibrated,
         "stale": row.stale,
         "submissions": row.submission_count,

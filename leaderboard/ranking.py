@@ -56,6 +56,12 @@ class RankingRule:
         return None if self.kind == WEIGHTED else self.metrics[0]
 
     @property
+    def interval_metric(self) -> str | None:
+        """The metric whose 95 % interval is the ranked score's: the composite or the primary
+        metric; None for the weighted score and the average rank, which have no interval."""
+        return None if self.kind in (WEIGHTED, AVERAGE_RANK) else self.metrics[0]
+
+    @property
     def chart_direction(self) -> Direction:
         metric = self.chart_metric
         return Direction.LOWER if metric is None else METRIC_DIRECTIONS[metric]
@@ -253,6 +259,12 @@ def _average_ranks(
         average = math.fsum(ranks) / len(ranks)
         placed.append(Placed(scored, tier, average, (average,)))
     return placed
+
+
+def intervals_overlap(first: tuple[float, float], second: tuple[float, float]) -> bool:
+    """Whether two [low, high] intervals share a point (touching counts): the two results are
+    then statistically tied at that level."""
+    return first[0] <= second[1] and second[0] <= first[1]
 
 
 # --- Who stands for a participant ------------------------------------------------------------

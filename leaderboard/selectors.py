@@ -17,6 +17,7 @@ from competitions.models import Challenge, Participation, Phase
 from competitions.selectors import challenges_organized_by, challenges_visible_to
 from leaderboard import ranking
 from leaderboard.models import Disqualification, LeaderboardEntry, LeaderboardSummary
+from scoring.engine.intervals import intervals_read
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, Direction, is_number
 from scoring.models import GalleryImage, Leaderboard
 from submissions.models import Submission
@@ -40,6 +41,7 @@ _ROW_FIELDS = (
     "last_submitted_at",
     "result__calibrated",
     "result__stale",
+    "result__intervals",
     *(f"result__{name}" for name in METRICS),
 )
 
@@ -61,6 +63,9 @@ class Row:
     calibrated: bool
     stale: bool
     scores: dict[str, float | None]
+    # Metric → (low, high), the 95 % bootstrap interval; only the metrics that have one (none
+    # for results scored before intervals existed).
+    intervals: dict[str, tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ def _rows(slots: list[Slot]) -> list[Row]:
                 calibrated=values["result__calibrated"],
                 stale=values["result__stale"],
                 scores={name: values[f"result__{name}"] for name in METRICS},
+                intervals=intervals_read(values["result__intervals"], METRICS),
             )
         )
     return rows
@@ -232,6 +238,8 @@ class BoardPage:
     sort: str
     # The viewer's own row when it is not on this page (pinned above it on the page).
     own: Row | None = None
+    # The row ranked #1, wherever it is: what "statistically tied with #1" compares with.
+    leader: Row | None = None
     thumbnails: dict[Any, list[int]] = field(default_factory=dict)
 
 
@@ -247,7 +255,7 @@ def board_page(
     with_own: bool = True,
 ) -> BoardPage:
     """A page of a board the viewer may see (check `board_visible` first): the summary, the
-    order, the page's rows and the viewer's own, their thumbnails; four queries."""
+    order, the page's rows, the viewer's own and the leader's, their thumbnails; four queries."""
     page_size = page_size or PAGE_SIZE
     sort = sort if sort in sort_choices() else ""
     order = board_order(phase=phase, board=board, sort=sort)
@@ -259,22 +267,37 @@ def board_page(
         user_pk = user.pk
         mine = [slot for slot in order if slot.participant_id == user_pk and slot.rank]
         own = mine[0] if mine and mine[0] not in slots else None
-    rows = _rows([*slots, own] if own else slots) if slots else []
+    leader = next((slot for slot in order if slot.rank == 1), None)
+    # One query for the page, the pinned row and the leader (each once).
+    wanted = list(dict.fromkeys(slot for slot in (*slots, own, leader) if slot is not None))
+    fetched = dict(zip(wanted, _rows(wanted), strict=True)) if wanted else {}
     result = BoardPage(
         phase=phase,
         board=board,
         rule=ranking.ranking_rule_parse(kind=phase.ranking_rule, spec=phase.ranking_metrics),
         summary=leaderboard_summary(phase=phase, board=board),
-        rows=rows[: len(slots)],
+        rows=[fetched[slot] for slot in slots],
         count=len(order),
         page=page,
         pages=pages,
         sort=sort,
-        own=rows[-1] if own else None,
+        own=fetched[own] if own else None,
+        leader=fetched[leader] if leader else None,
     )
     if viewer.may_see_gallery and result.rows:
         result.thumbnails = gallery_thumbnails(result.rows)
     return result
+
+
+def tied_with_leader(*, rule: ranking.RankingRule, leader: Row | None, row: Row) -> bool:
+    """Whether the row's 95 % interval of the ranked score overlaps the leader's: the composite
+    or the primary metric (the weighted score and the average rank have no interval). Never
+    for the leader itself, nor when either interval is missing."""
+    metric = rule.interval_metric
+    if metric is None or leader is None or row.submission_id == leader.submission_id:
+        return False
+    mine, best = row.intervals.get(metric), leader.intervals.get(metric)
+    return mine is not None and best is not None and ranking.intervals_overlap(mine, best)
 
 
 def gallery_image_for_leaderboard(

@@ -74,9 +74,10 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     metrics = list(dict.fromkeys([*page.rule.metrics, *METRICS]))
     gallery = reverse("challenge_leaderboard", args=[viewer.challenge.slug]) + "gallery/"
     user_pk = request.user.pk
-    rows = [_row(row, metrics, user_pk, gallery, page.thumbnails) for row in page.rows]
+    rows = [_row(row, metrics, page, user_pk, gallery, page.thumbnails) for row in page.rows]
     if page.own:
-        rows.insert(0, _row(page.own, metrics, user_pk, gallery, {}, pinned=True))
+        rows.insert(0, _row(page.own, metrics, page, user_pk, gallery, {}, pinned=True))
+    ranked = page.rule.interval_metric
     context.update(
         {
             "view": page,
@@ -90,6 +91,8 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
             ),
             "uncalibrated": any(not row.calibrated for row in page.rows),
             "score_column": page.rule.kind in (ranking.WEIGHTED, ranking.AVERAGE_RANK),
+            "intervals_shown": ranked is not None
+            and any(ranked in row.intervals for row in page.rows),
             "disqualify_url": reverse("admin:leaderboard_disqualification_add"),
             "query": urlencode({"phase": phase.name, "board": board, "sort": page.sort}),
         }
@@ -104,6 +107,7 @@ def _number(text: str | None) -> int:
 def _row(
     entry: selectors.Row,
     metrics: list[str],
+    page: selectors.BoardPage,
     user_pk: int | None,
     gallery: str,
     thumbnails: dict[Any, list[int]],
@@ -119,7 +123,7 @@ def _row(
         "pinned": pinned,
         "classes": " ".join(classes),
         "score": _shown("score", entry.score),
-        "values": [_shown(name, entry.scores[name]) for name in metrics],
+        "values": _values(entry, metrics, page),
         # The URLs of `leaderboard_gallery_image`, built without a reverse() per image.
         "thumbnails": [
             f"{gallery}{entry.submission_id}/{position}.png"
@@ -127,6 +131,28 @@ def _row(
         ],
         "last": timezone.localtime(entry.last_submitted_at).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def _values(
+    entry: selectors.Row, metrics: list[str], page: selectors.BoardPage
+) -> list[dict[str, Any]]:
+    """The metric cells: each number; the ranked score also with ± the half-width of its 95 %
+    interval (the exact bounds in its tooltip) and whether it is statistically tied with #1."""
+    ranked = page.rule.interval_metric
+    tied = selectors.tied_with_leader(rule=page.rule, leader=page.leader, row=entry)
+    cells = []
+    for name in metrics:
+        text = _shown(name, entry.scores[name])
+        interval = entry.intervals.get(name) if name == ranked and text is not None else None
+        cells.append(
+            {
+                "text": text,
+                "half": f"{(interval[1] - interval[0]) / 2:.2g}" if interval else None,
+                "bounds": f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else None,
+                "tied": tied and name == ranked,
+            }
+        )
+    return cells
 
 
 def _shown(name: str, value: float | None) -> str | None:
@@ -163,18 +189,24 @@ def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
     board = request.GET.get("board") or Leaderboard.PUBLIC
     if phase is None or board not in Leaderboard.values:
         raise Http404("No such leaderboard.")
+    rows = selectors.leaderboard_rows(phase=phase, board=board)
+    # Bounds of the 95 % intervals, last so that the earlier columns keep their places: a
+    # `_low` and a `_high` column for each metric some row has an interval of.
+    bounded = [name for name in METRICS if any(name in row.intervals for row in rows)]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
         ["rank", "participant", "submission", "is_baseline", "selection", "score", *METRICS,
-         "calibrated", "stale", "submissions", "last_submitted_at"]
+         "calibrated", "stale", "submissions", "last_submitted_at",
+         *(f"{name}_{end}" for name in bounded for end in ("low", "high"))]
     )  # fmt: skip
-    for row in selectors.leaderboard_rows(phase=phase, board=board):
+    for row in rows:
         writer.writerow(
             [row.rank or "", row.participant, row.submission_id, int(row.is_baseline),
              row.selection, _cell(row.score), *(_cell(row.scores[name]) for name in METRICS),
              int(row.calibrated), int(row.stale), row.submission_count,
-             row.last_submitted_at.isoformat()]
+             row.last_submitted_at.isoformat(),
+             *(_cell(bound) for name in bounded for bound in row.intervals.get(name, (None, None)))]
         )  # fmt: skip
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     name = f"{viewer.challenge.slug}-{slugify(phase.name)}-{board}.csv"

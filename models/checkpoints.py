@@ -1,30 +1,36 @@
 """Reading checkpoint files safely: formats, size and parameter limits, finiteness.
 
-Three formats, told apart by the file name's extension and checked against the content:
-`.safetensors`; `.pt`/`.pth` state dicts, read only by `torch.load(weights_only=True)`, also
-when nested under a `state_dict` or `model` key; `.pt2` torch.export programs, read by
-`models.exported` without unpickling anything. Nothing else is ever deserialised. The size limit
-holds before a byte is read, the parameter limit before any network is built.
+Three formats, told apart by the file's first bytes whatever its name (published checkpoints
+come as `.model`, `.ckpt`, `.bin` or without an extension): safetensors; PyTorch state dicts
+(`torch.save`'s zip format or its legacy pickle stream), read only by
+`torch.load(weights_only=True)`, also when nested under a `state_dict` or `model` key;
+torch.export programs (`.pt2`), read by `models.exported` without unpickling anything. Nothing
+else is ever deserialised; a file of no known format is refused with a sentence saying what it
+looks like. The size limit holds before a byte is read, the parameter limit before any network
+is built.
 
 Validation (`weights=False`, what the web process runs on every upload) never holds a whole file
 in memory: the file is hashed in chunks, a safetensors file is checked from its header and its
-floating-point payload read a chunk at a time, a zip-format `.pt`/`.pth` is memory-mapped, and
-the tensors come back on the meta device (shapes and dtypes only). Only a `.pt2` program and a
-legacy (pre-zip) `.pt` are still read whole.
+floating-point payload read a chunk at a time, a zip-format state dict is memory-mapped, and
+the tensors come back on the meta device (shapes and dtypes only). Only a torch.export program
+and a legacy (pre-zip) state dict are still read whole.
 """
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import hashlib
 import json
 import logging
 import math
 import mmap
-import os
 import pickle
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,12 +44,22 @@ from models import exported
 from models.errors import (
     CORRUPT_FILE,
     FILE_TOO_LARGE,
+    FOUND_BINARY,
+    FOUND_COMPRESSED,
+    FOUND_EMPTY,
+    FOUND_HDF5,
+    FOUND_IMAGE,
+    FOUND_LFS_POINTER,
+    FOUND_NUMPY,
+    FOUND_ONNX,
+    FOUND_TEXT,
+    FOUND_WEB_PAGE,
+    FOUND_ZIP,
     NON_FINITE_WEIGHTS,
     NOT_A_STATE_DICT,
     PICKLED_OBJECTS,
     TOO_MANY_PARAMETERS,
-    UNSUPPORTED_EXTENSION,
-    WRONG_EXTENSION,
+    UNRECOGNISED_CONTENT,
     ErrorCode,
     ModelError,
 )
@@ -57,16 +73,16 @@ class CheckpointFormat(StrEnum):
     EXPORTED = "exported"
 
 
-EXTENSIONS = {
-    ".safetensors": CheckpointFormat.SAFETENSORS,
-    ".pt": CheckpointFormat.TORCH,
-    ".pth": CheckpointFormat.TORCH,
-    ".pt2": CheckpointFormat.EXPORTED,
+# The extension a stored copy of a checkpoint gets, whatever the participant's file was called.
+SUFFIXES = {
+    CheckpointFormat.SAFETENSORS: ".safetensors",
+    CheckpointFormat.TORCH: ".pt",
+    CheckpointFormat.EXPORTED: ".pt2",
 }
 _FORMAT_NAMES = {
-    CheckpointFormat.SAFETENSORS: ("safetensors", ".safetensors"),
-    CheckpointFormat.TORCH: ("PyTorch state dict", ".pt or .pth"),
-    CheckpointFormat.EXPORTED: ("torch.export program", ".pt2"),
+    CheckpointFormat.SAFETENSORS: "safetensors",
+    CheckpointFormat.TORCH: "PyTorch state dict",
+    CheckpointFormat.EXPORTED: "torch.export program",
 }
 # Keys under which training scripts commonly nest the state dict itself.
 NESTING_KEYS = ("state_dict", "model")
@@ -89,6 +105,29 @@ _SAFETENSORS_DTYPES = {
     "U64": torch.uint64,
     "F64": torch.float64,
 }
+# What the first bytes of a file say about it. Enough bytes for a tar header's magic at 257.
+_SNIFF_BYTES = 512
+_ZIP_MAGIC = b"PK\x03\x04"
+# torch.save's legacy format is a pickle stream (protocol 2 unless asked otherwise), and every
+# pickle of protocol 2 or later starts with PROTO (0x80) and the protocol number.
+_PICKLE_PROTOCOLS = frozenset(range(2, 6))
+_IMAGES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+_COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7-Zip",
+    b"Rar!\x1a\x07": "RAR",
+}
+# Text files may hold tabs, line and page breaks, but no other control characters.
+_TEXT_CONTROLS = frozenset("\t\n\r\f")
 # Hashing and finiteness checks go through files and tensors this much at a time, so that
 # validating a checkpoint costs the web process about this much memory, whatever its size.
 _CHUNK_BYTES = 1 << 20
@@ -119,40 +158,40 @@ class RawCheckpoint:
 
 
 def checkpoint_format(path: Path) -> CheckpointFormat:
-    """The format a file claims by its extension."""
-    suffix = path.suffix.lower()
-    if suffix not in EXTENSIONS:
-        ending = f"ending in '{path.suffix}'" if path.suffix else "without an extension"
-        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, UNSUPPORTED_EXTENSION.format(ending=ending))
-    return EXTENSIONS[suffix]
+    """The format of a checkpoint file, told by its first bytes, whatever its name.
+
+    Unpickles nothing. A file of no known format is refused (`unsupported_format`) with what it
+    looks like, a zip archive whose records cannot be listed as damaged (`corrupt_file`).
+    """
+    with path.open("rb") as file:
+        return _sniff(file, path.suffix)
 
 
 def read_checkpoint(path: Path, limits: CheckpointLimits, *, weights: bool = True) -> RawCheckpoint:
     """Read, check and deserialise a checkpoint file without executing anything in it.
 
     Every check runs either way (format, size, parameters, finiteness); `weights=False` returns
-    the tensors of a `.safetensors` or `.pt`/`.pth` file on the meta device, and never holds
-    the file in memory to do it.
+    the tensors of a safetensors file or a state dict on the meta device, and never holds a
+    safetensors or zip-format file in memory to do it.
     """
-    claimed = checkpoint_format(path)
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ModelError(
             ErrorCode.FILE_TOO_LARGE, FILE_TOO_LARGE.format(size=size, limit=limits.max_bytes)
         )
     with path.open("rb") as file:
-        _check_content(file, claimed, path.suffix)
+        found = _sniff(file, path.suffix)
         sha256 = _sha256(file)
     try:
-        tensors, constants, archive = _deserialise(path, claimed, limits, weights=weights)
+        tensors, constants, archive = _deserialise(path, found, limits, weights=weights)
         program = archive.load() if archive is not None else None
     except (ModelError, MemoryError):
         raise
     except Exception as error:  # a parser tripping over malformed content: still the file's fault
-        raise _corrupt(claimed, repr(error)) from error
-    logger.debug("read %s checkpoint %s (%d tensors)", claimed, path.name, len(tensors))
+        raise _corrupt(found, repr(error)) from error
+    logger.debug("read %s checkpoint %s (%d tensors)", found, path.name, len(tensors))
     return RawCheckpoint(
-        format=claimed,
+        format=found,
         size_bytes=size,
         sha256=sha256,
         tensors=tensors,
@@ -169,27 +208,15 @@ def _sha256(file: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _check_content(file: BinaryIO, claimed: CheckpointFormat, suffix: str) -> None:
-    actual = sniff_format(file)
-    if actual is None:
-        raise _corrupt(claimed)
-    if actual != claimed:
-        actual_name, expected_suffix = _FORMAT_NAMES[actual]
-        message = WRONG_EXTENSION.format(
-            actual=actual_name, suffix=suffix, expected=expected_suffix
-        )
-        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
-
-
 def _deserialise(
-    path: Path, claimed: CheckpointFormat, limits: CheckpointLimits, *, weights: bool
+    path: Path, found: CheckpointFormat, limits: CheckpointLimits, *, weights: bool
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], exported.ProgramArchive | None]:
     """Weights, constants and (for .pt2) the archive, under the parameter limit, all finite."""
-    if claimed is CheckpointFormat.SAFETENSORS:
+    if found is CheckpointFormat.SAFETENSORS:
         header = _safetensors_header(path)
         _check_parameter_count(_parameter_count(header.shapes), limits.max_params)
         return _read_safetensors(path, header, weights=weights), {}, None
-    if claimed is CheckpointFormat.TORCH:
+    if found is CheckpointFormat.TORCH:
         tensors, mapped = _read_torch(path)
         _check_parameter_count(_count(tensors), limits.max_params)
         # Validation never reads the weights again: the pages of a memory-mapped file can
@@ -204,32 +231,111 @@ def _deserialise(
     return archive.weights, archive.constants, archive
 
 
-def sniff_format(file: BinaryIO) -> CheckpointFormat | None:
-    """The format an open file looks like, or None when it looks like none of them."""
-    size = file.seek(0, os.SEEK_END)
+def _sniff(file: BinaryIO, suffix: str) -> CheckpointFormat:
+    """The format an open file's first bytes show; `suffix`, the name's extension, only tells
+    which zip format a damaged archive was meant to be."""
     file.seek(0)
-    head = file.read(9)
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            infos = zipfile.ZipFile(file).infolist()
-        except zipfile.BadZipFile:
-            return None
-        # A truncated archive can still show the directory of a zip stored inside it (a .pt2
-        # holds a torch.save file); an archive that does not start at byte 0 is not the file's.
-        if not infos or min(info.header_offset for info in infos) != 0:
-            return None
-        names = [info.filename for info in infos]
-        if any(name.endswith("/archive_format") for name in names):
-            return CheckpointFormat.EXPORTED
-        if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
-            return CheckpointFormat.TORCH
-        return None
-    header_length = int.from_bytes(head[:8], "little")
-    if head[8:9] == b"{" and header_length <= size - 8:
+    head = file.read(_SNIFF_BYTES)
+    if head.startswith(_ZIP_MAGIC):
+        return _archive_format(file, suffix)
+    if _is_safetensors(head):
         return CheckpointFormat.SAFETENSORS
-    if head[:1] == b"\x80":
-        # A pickle stream: the legacy (pre-1.6) torch.save format, or a bare pickle.
+    if len(head) > 1 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
         return CheckpointFormat.TORCH
+    raise ModelError(
+        ErrorCode.UNSUPPORTED_FORMAT,
+        UNRECOGNISED_CONTENT.format(found=_looks_like(head)),
+        detail=f"first bytes: {head[:16].hex(' ')}",
+    )
+
+
+def _is_safetensors(head: bytes) -> bool:
+    """An 8-byte little-endian header length, then the header's JSON object.
+
+    The length's two high bytes are zero in any real file (and never in text); the header
+    reader checks the length against the file and the cap, so a truncated file or an absurd
+    claim is a damaged safetensors file, not an unknown one.
+    """
+    return head[8:9] == b"{" and head[6:8] == b"\0\0" and int.from_bytes(head[:8], "little") >= 2
+
+
+def _archive_format(file: BinaryIO, suffix: str) -> CheckpointFormat:
+    """A torch.save zip or a torch.export archive, told apart by its record names alone."""
+    try:
+        infos = zipfile.ZipFile(file).infolist()
+    except Exception:  # zipfile trips over a hostile directory in more ways than BadZipFile
+        infos = []
+    # A truncated archive can still show the directory of a zip stored inside it (a .pt2
+    # holds a torch.save file); an archive that does not start at byte 0 is not the file's.
+    if not infos or min(info.header_offset for info in infos) != 0:
+        # Only the name can still say which of the two zip formats it was meant to be.
+        meant = CheckpointFormat.EXPORTED if suffix.lower() == ".pt2" else CheckpointFormat.TORCH
+        raise _corrupt(meant, "the zip directory cannot be read")
+    names = [info.filename for info in infos]
+    if any(name.endswith("/archive_format") for name in names):
+        return CheckpointFormat.EXPORTED
+    if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
+        return CheckpointFormat.TORCH
+    raise ModelError(
+        ErrorCode.UNSUPPORTED_FORMAT,
+        UNRECOGNISED_CONTENT.format(found=FOUND_ZIP),
+        detail=f"records: {names[:5]}",
+    )
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file that is no checkpoint looks like, in words a participant recognises."""
+    if not head:
+        return FOUND_EMPTY
+    for magic, kind in _IMAGES.items():
+        if head.startswith(magic):
+            return FOUND_IMAGE.format(kind=kind)
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return FOUND_IMAGE.format(kind="WebP")
+    for magic, kind in _COMPRESSED.items():
+        if head.startswith(magic):
+            return FOUND_COMPRESSED.format(kind=kind)
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return FOUND_COMPRESSED.format(kind="bzip2")
+    if head[257:262] == b"ustar":
+        return FOUND_COMPRESSED.format(kind="tar")
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return FOUND_HDF5
+    if head.startswith(b"\x93NUMPY"):
+        return FOUND_NUMPY
+    if _is_onnx(head):
+        return FOUND_ONNX
+    text = _as_text(head)
+    if text is None:
+        return FOUND_BINARY
+    start = text.lstrip().lower()
+    if start.startswith("version https://git-lfs"):
+        return FOUND_LFS_POINTER
+    if start.startswith(("<!doctype html", "<html")):
+        return FOUND_WEB_PAGE
+    return FOUND_TEXT
+
+
+def _is_onnx(head: bytes) -> bool:
+    """An ONNX ModelProto as exporters write it: ir_version (field 1, a small varint) first,
+    then another of its fields (2 to 8, by their protobuf tags)."""
+    return (
+        len(head) >= 3
+        and head[0] == 0x08
+        and 1 <= head[1] <= 15
+        and head[2] in {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
+    )
+
+
+def _as_text(head: bytes) -> str | None:
+    """The first bytes as text, or None when they are not UTF-8 without control characters."""
+    try:
+        # Not final: a character cut in two by the end of the window is held back, not an error.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return None
+    if all(char.isprintable() or char in _TEXT_CONTROLS for char in text):
+        return text
     return None
 
 
@@ -300,7 +406,7 @@ def _on_meta(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _corrupt(checkpoint_format: CheckpointFormat, detail: str = "") -> ModelError:
-    name, _ = _FORMAT_NAMES[checkpoint_format]
+    name = _FORMAT_NAMES[checkpoint_format]
     return ModelError(ErrorCode.CORRUPT_FILE, CORRUPT_FILE.format(format=name), detail=detail)
 
 
@@ -417,9 +523,10 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
     """A state dict read by `torch.load(weights_only=True)`, and whether it is memory-mapped
     (a zip-format file is; the legacy, pre-1.6, format cannot be and is read whole)."""
     with path.open("rb") as file:
-        zip_format = file.read(4) == b"PK\x03\x04"
+        zip_format = file.read(4) == _ZIP_MAGIC
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
+        with _named_for_torch(path) as loadable:
+            loaded = torch.load(loadable, map_location="cpu", weights_only=True, mmap=zip_format)
     except pickle.UnpicklingError as error:
         # weights_only refuses every global outside PyTorch's allowlist: a pickled nn.Module,
         # a custom class, or a hostile reduce.
@@ -429,6 +536,22 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
     except Exception as error:  # zip, storage and pickle framing errors of a damaged file
         raise _corrupt(CheckpointFormat.TORCH, repr(error)) from error
     return _unnest(loaded), zip_format
+
+
+@contextmanager
+def _named_for_torch(path: Path) -> Iterator[Path]:
+    """The path, or a link to it where its name would send torch.load the wrong way.
+
+    torch.load hands any path ending in '.safetensors' to the safetensors library, whatever the
+    file holds; this file's bytes are torch.save's. A link keeps the memory-mapped reading.
+    """
+    if not str(path).endswith(".safetensors"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        link = Path(folder) / "checkpoint.pt"
+        link.symlink_to(path.resolve())
+        yield link
 
 
 def _unnest(loaded: object) -> dict[str, torch.Tensor]:

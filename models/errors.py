@@ -33,14 +33,22 @@ class ErrorCode(StrEnum):
     GENERATOR_FAILED = "generator_failed"
 
 
-UNSUPPORTED_EXTENSION = (
-    "Files {ending} are not accepted; upload a .safetensors file, a .pt or .pth "
-    "state dict, or a .pt2 exported program."
+UNRECOGNISED_CONTENT = (
+    "The file is not a checkpoint Atelier can read: it {found}; upload a .safetensors file, "
+    "a PyTorch state dict (.pt/.pth/.model/.ckpt/.bin) or a .pt2 exported program."
 )
-WRONG_EXTENSION = (
-    "The file holds a {actual} checkpoint but its name ends in '{suffix}'; "
-    "rename it to end in {expected}."
-)
+# What an unrecognised file looks like, for UNRECOGNISED_CONTENT's {found}.
+FOUND_EMPTY = "is empty"
+FOUND_TEXT = "starts like a text file"
+FOUND_WEB_PAGE = "is a web page (HTML), not the checkpoint itself"
+FOUND_LFS_POINTER = "is a Git LFS pointer, not the file it stands for (fetch it with git lfs pull)"
+FOUND_IMAGE = "is a {kind} image"
+FOUND_COMPRESSED = "is a {kind} archive or compressed file (extract the checkpoint first)"
+FOUND_ZIP = "is a zip archive that holds no PyTorch checkpoint (extract the checkpoint first)"
+FOUND_HDF5 = "is an HDF5 file (as Keras saves weights), not a PyTorch checkpoint"
+FOUND_NUMPY = "is a NumPy array file, not a checkpoint of named tensors"
+FOUND_ONNX = "looks like an ONNX model, which Atelier does not run"
+FOUND_BINARY = "starts like a binary file of no format Atelier knows"
 PICKLED_OBJECTS = (
     "The file contains Python objects, not only tensors; save model.state_dict() instead of "
     "the whole model."

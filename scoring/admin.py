@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from competitions.admin import OrganizerScopedAdmin
 from competitions.selectors import challenges_organized_by
@@ -40,11 +41,14 @@ class ScoringProfileForm(forms.ModelForm):
 @admin.register(ScoringProfile)
 class ScoringProfileAdmin(OrganizerScopedAdmin):
     form = ScoringProfileForm
-    list_display = ["challenge", "judge_status", "heldout_accuracy", "prototypes", "judge_sha"]
+    list_display = [
+        "challenge", "judge_status", "heldout_accuracy", "judge_error", "prototypes", "judge_sha",
+    ]  # fmt: skip
     list_select_related = ["challenge"]
     readonly_fields = [
-        "challenge", "judge_status", "judge_sha256", "judge_uploaded", "heldout_accuracy",
-        "training_curve", "judge_error", "judge_updated_at",
+        "challenge", "judge_status", "judge_error", "judge_check", "judge_sha256",
+        "judge_uploaded", "judge_threshold", "heldout_accuracy", "training_curve",
+        "judge_updated_at",
     ]  # fmt: skip
     actions = ["train_judge"]
 
@@ -65,6 +69,26 @@ class ScoringProfileAdmin(OrganizerScopedAdmin):
     def heldout_accuracy(self, obj: ScoringProfile) -> str:
         accuracy = obj.judge_summary.get("heldout_accuracy")
         return "—" if accuracy is None else f"{accuracy:.3f}"
+
+    @admin.display(description="held-out check")
+    def judge_check(self, obj: ScoringProfile) -> str:
+        """The gate: accuracy per kind of image, tiles, and the bar a judge must clear."""
+        summary = obj.judge_summary
+        if summary.get("heldout_accuracy") is None:
+            return "—"
+        by_set = summary.get("heldout_by_set") or {}
+        rows = format_html_join(
+            "", "<li>{}: {}</li>", ((name, f"{value:.3f}") for name, value in by_set.items())
+        )
+        return format_html(
+            "balanced accuracy {} on {} tiles (needs {} on {}); deception threshold {}<ul>{}</ul>",
+            f"{summary['heldout_accuracy']:.3f}",
+            summary.get("heldout_tiles"),
+            f"{settings.ATELIER_JUDGE_MIN_ACCURACY:.2f}",
+            settings.ATELIER_JUDGE_MIN_TILES,
+            f"{summary.get('deception_threshold', obj.judge_threshold):.3f}",
+            rows,
+        )
 
     @admin.display(description="training loss")
     def training_curve(self, obj: ScoringProfile) -> str:
@@ -96,6 +120,7 @@ class ScoringProfileAdmin(OrganizerScopedAdmin):
                 judge_upload(challenge=obj.challenge, data=data)
             except ApplicationError as error:
                 self.message_user(request, f"Judge refused: {error.message}", messages.ERROR)
+                return
             else:
                 self.message_user(request, "Judge uploaded; results scored with the old one are "
                                   "marked stale.", messages.SUCCESS)  # fmt: skip

@@ -15,7 +15,7 @@ class ScoringProfile(models.Model):
         NONE = "none", "Not trained yet"
         TRAINING = "training", "Training"
         READY = "ready", "Ready"
-        FAILED = "failed", "Training failed"
+        FAILED = "failed", "Failed (not used)"
 
     challenge = models.OneToOneField(
         Challenge, on_delete=models.CASCADE, related_name="scoring_profile"
@@ -30,7 +30,7 @@ class ScoringProfile(models.Model):
     gallery_size = models.PositiveSmallIntegerField(
         default=6, help_text="Public content photos each submission stylises for its gallery."
     )
-    judge_steps = models.PositiveIntegerField(default=300)
+    judge_steps = models.PositiveIntegerField(default=600)
     judge_seed = models.PositiveIntegerField(default=0)
     judge_status = models.CharField(
         max_length=10, choices=JudgeStatus.choices, default=JudgeStatus.NONE
@@ -42,6 +42,11 @@ class ScoringProfile(models.Model):
     )
     # Training curve, held-out accuracies and settings: what the organizer sees.
     judge_summary = models.JSONField(default=dict, blank=True)
+    judge_threshold = models.FloatField(
+        default=0.5,
+        help_text="Deception threshold: the judge probability above which at most 5 % of "
+        "held-out photos fall (calibrated when the judge is trained or checked).",
+    )
     judge_error = models.TextField(blank=True)
     judge_updated_at = models.DateTimeField(null=True, blank=True)
 
@@ -84,6 +89,7 @@ class Result(models.Model):
     leaderboard = models.CharField(max_length=10, choices=Leaderboard.choices)
     content_distance = models.FloatField(null=True, blank=True)
     style_distance = models.FloatField(null=True, blank=True)
+    palette_distance = models.FloatField(null=True, blank=True)
     judge_realism = models.FloatField(null=True, blank=True)
     deception_rate = models.FloatField(null=True, blank=True)
     judge_fd = models.FloatField(null=True, blank=True)
@@ -94,6 +100,10 @@ class Result(models.Model):
     composite = models.FloatField(null=True, blank=True)
     # Why a metric is missing, by name; the engine's fingerprint, judge and cache identity.
     missing = models.JSONField(default=dict, blank=True)
+    # Metric → values in image order (hidden images by position only, never by name), and
+    # metric → [low, high], the 95 % bootstrap interval over the images (engine: Intervals).
+    per_image = models.JSONField(default=dict, blank=True)
+    intervals = models.JSONField(default=dict, blank=True)
     fingerprint = models.JSONField(default=dict)
     judge_sha256 = models.CharField(max_length=64, blank=True)
     references_key = models.CharField(max_length=64)

@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from torch.nn import functional
 
 from competitions.models import Challenge, ChallengeImage
 from config.errors import ApplicationError
@@ -23,6 +24,8 @@ from scoring.models import Leaderboard, ReferenceCache, Result, ScoringProfile
 logger = logging.getLogger(__name__)
 
 NO_JUDGE_IMAGES = "The judge needs style images and public content photos to train on."
+JUDGE_FAILED = "the challenge's judge failed its check: {reason}"
+NO_JUDGE_YET = "the challenge has no judge"
 
 
 def scoring_profile_get(*, challenge: Challenge) -> ScoringProfile:
@@ -34,16 +37,29 @@ def scoring_profile_get(*, challenge: Challenge) -> ScoringProfile:
 def metric_network(device: str = "cpu") -> engine.MetricNetwork:
     """The metric network of this worker, loaded once per process."""
     return engine.MetricNetwork.load(
-        settings.ATELIER_VGG19_WEIGHTS or None, seed=settings.ATELIER_VGG19_SEED, device=device
+        settings.ATELIER_VGG19_WEIGHTS or None,
+        seed=settings.ATELIER_VGG19_SEED,
+        members=settings.ATELIER_VGG19_MEMBERS,
+        device=device,
     )
 
 
-def images_load(images: Sequence[ChallengeImage]) -> torch.Tensor:
-    """Stored challenge images as one N×3×R×R float batch in [0, 1]."""
+def images_load(images: Sequence[ChallengeImage], resolution: int | None = None) -> torch.Tensor:
+    """Stored challenge images as one N×3×R×R float batch in [0, 1].
+
+    Images of another challenge (judge negatives) may be stored at another resolution: with
+    `resolution` given, each is resized to it (antialiased).
+    """
     tensors = []
     for image in images:
         with default_storage.open(image.file.name, "rb") as handle:
-            tensors.append(engine.png_decode(handle.read()))
+            tensor = engine.png_decode(handle.read())
+        if resolution is not None and tuple(tensor.shape[-2:]) != (resolution, resolution):
+            tensor = functional.interpolate(
+                tensor.unsqueeze(0), size=(resolution, resolution), mode="bilinear",
+                antialias=True, align_corners=False,
+            ).squeeze(0).clamp(0, 1)  # fmt: skip
+        tensors.append(tensor)
     return torch.stack(tensors)
 
 
@@ -51,11 +67,77 @@ def images_load(images: Sequence[ChallengeImage]) -> torch.Tensor:
 
 
 def judge_for(*, profile: ScoringProfile, device: str = "cpu") -> engine.Judge | None:
-    """The challenge's ready judge, or None when it has none."""
+    """The challenge's judge when it passed its check, else None (a failed judge never scores)."""
     if profile.judge_status != ScoringProfile.JudgeStatus.READY or not profile.judge_file:
         return None
     with default_storage.open(profile.judge_file.name, "rb") as handle:
         return engine.Judge.from_bytes(handle.read(), device=device)
+
+
+def judge_missing_reason(*, profile: ScoringProfile) -> str:
+    """Why the judge metrics of a result are missing, in the words results show."""
+    if profile.judge_status == ScoringProfile.JudgeStatus.FAILED:
+        return JUDGE_FAILED.format(reason=profile.judge_error or "no reason was recorded")
+    return NO_JUDGE_YET
+
+
+@dataclass(frozen=True)
+class JudgeImages:
+    """What a challenge's judge learns from: its style, its public photos, and negatives."""
+
+    style: list[ChallengeImage]
+    content: list[ChallengeImage]
+    negatives: list[ChallengeImage]
+
+
+def judge_images(*, challenge: Challenge) -> JudgeImages:
+    """Style images and public photos of the challenge, and images that are not its style.
+
+    Negatives: the organizer's own (kind `negative`), then the public style images of the
+    platform's other challenges (capped by ATELIER_JUDGE_MAX_NEGATIVES), never an image that is
+    also one of this challenge's style images. Each list is ordered by sha256.
+    """
+    own = challenge.images.all()
+    style = list(own.filter(kind=ChallengeImage.Kind.STYLE).order_by("sha256"))
+    content = list(
+        own.filter(kind=ChallengeImage.Kind.CONTENT, split=ChallengeImage.Split.PUBLIC).order_by(
+            "sha256"
+        )
+    )
+    style_hashes = {image.sha256 for image in style}
+    organizer = list(own.filter(kind=ChallengeImage.Kind.NEGATIVE).order_by("sha256"))
+    others = (
+        ChallengeImage.objects.filter(
+            kind=ChallengeImage.Kind.STYLE, split=ChallengeImage.Split.PUBLIC
+        )
+        .exclude(challenge=challenge)
+        .exclude(sha256__in=style_hashes)
+        .order_by("sha256")
+    )
+    negatives: list[ChallengeImage] = []
+    seen = set(style_hashes)
+    for image in [*organizer, *others]:
+        if len(negatives) >= settings.ATELIER_JUDGE_MAX_NEGATIVES:
+            break
+        if image.sha256 not in seen:
+            seen.add(image.sha256)
+            negatives.append(image)
+    return JudgeImages(style=style, content=content, negatives=negatives)
+
+
+def judge_settings(*, challenge: Challenge, profile: ScoringProfile) -> engine.JudgeSettings:
+    # With a single image in a set, its bottom-right quarter is held out and crops come from
+    # its top and left halves: crops are half the resolution at most. A judge of three strided
+    # layers needs crops of 64 pixels or more; small challenges get two.
+    crop = min(engine.JudgeSettings.crop, challenge.resolution // 2)
+    return engine.JudgeSettings(
+        steps=profile.judge_steps,
+        seed=profile.judge_seed,
+        crop=crop,
+        n_layers=engine.JudgeSettings.n_layers if crop >= 64 else 2,
+        min_accuracy=settings.ATELIER_JUDGE_MIN_ACCURACY,
+        min_tiles=settings.ATELIER_JUDGE_MIN_TILES,
+    )
 
 
 def judge_train(
@@ -64,73 +146,111 @@ def judge_train(
     device: str = "cpu",
     heartbeat: Callable[[], None] | None = None,
 ) -> ScoringProfile:
-    """Train the challenge's judge (style images real, public content photos fake) and store it.
+    """Train the challenge's judge, check it on held-out tiles, and store it if it passed.
 
-    A failure leaves the profile `failed` with the reason; scoring then goes on without the
-    judge's metrics rather than failing participants for the organizer's data.
+    A judge that misses the gate is FAILED with the reason (shown in the admin and the API) and
+    never scores; so is a training run that cannot start. Scoring then goes on without the
+    judge's metrics, with the composite in its judge-free form, rather than failing
+    participants for the organizer's data.
     """
     profile = scoring_profile_get(challenge=challenge)
     ScoringProfile.objects.filter(pk=profile.pk).update(
         judge_status=ScoringProfile.JudgeStatus.TRAINING, judge_error=""
     )
-    style = list(challenge.images.filter(kind=ChallengeImage.Kind.STYLE).order_by("sha256"))
-    content = list(
-        challenge.images.filter(
-            kind=ChallengeImage.Kind.CONTENT, split=ChallengeImage.Split.PUBLIC
-        ).order_by("sha256")
-    )
+    images = judge_images(challenge=challenge)
     try:
-        if not style or not content:
+        if not images.style or not images.content:
             raise ApplicationError("judge_training_data", NO_JUDGE_IMAGES)
-        judge_settings = engine.JudgeSettings(
-            steps=profile.judge_steps,
-            seed=profile.judge_seed,
-            # Half the resolution at most: with a single image per set, training holds out a
-            # band of it and needs two crops of room.
-            crop=min(engine.JudgeSettings.crop, challenge.resolution // 2),
-        )
         result = engine.judge_train(
-            images_load(style),
-            images_load(content),
-            judge_settings,
+            images_load(images.style),
+            images_load(images.content),
+            judge_settings(challenge=challenge, profile=profile),
+            negative_images=images_load(images.negatives, challenge.resolution)
+            if images.negatives
+            else [],
             device=device,
             progress=(lambda step, steps, loss: heartbeat()) if heartbeat else None,
         )
     except (ApplicationError, engine.ScoringError) as error:
         logger.warning("judge training for %s failed: %s", challenge.slug, error)
-        ScoringProfile.objects.filter(pk=profile.pk).update(
-            judge_status=ScoringProfile.JudgeStatus.FAILED,
-            judge_error=error.message,
-            judge_updated_at=timezone.now(),
-        )
-        profile.refresh_from_db()
-        return profile
+        return judge_fail(profile=profile, reason=error.message, summary={})
+    summary = {**result.summary(), "negatives": len(images.negatives)}
+    if not result.passed:
+        return judge_fail(profile=profile, reason=result.failure, summary=summary)
     return judge_store(
         profile=profile,
         data=result.judge.data,
         sha256=result.judge.sha256,
-        summary=result.summary(),
+        summary=summary,
+        threshold=result.threshold,
         uploaded=False,
     )
 
 
 def judge_upload(*, challenge: Challenge, data: bytes) -> ScoringProfile:
-    """An organizer's own judge: validated by the engine before it replaces the current one."""
+    """An organizer's own judge: validated, then checked on the challenge's images by the same
+    gate as a trained one; it replaces the current judge only if it passes."""
     try:
         judge = engine.Judge.from_bytes(data)
     except engine.ScoringError as error:
         raise ApplicationError(str(error.code), error.message) from error
+    profile = scoring_profile_get(challenge=challenge)
+    images = judge_images(challenge=challenge)
+    if not images.style or not images.content:
+        raise ApplicationError("judge_training_data", NO_JUDGE_IMAGES)
+    check_settings = judge_settings(challenge=challenge, profile=profile)
+    heldout = engine.judge_check(
+        judge,
+        images_load(images.style),
+        images_load(images.content),
+        check_settings,
+        negative_images=images_load(images.negatives, challenge.resolution)
+        if images.negatives
+        else [],
+    )
+    summary = {"uploaded": True, "config": judge.config, **heldout.summary()}
+    failure = engine.judge_gate_failure(heldout, check_settings)
+    if failure:
+        raise ApplicationError("judge_failed_check", failure)
     return judge_store(
-        profile=scoring_profile_get(challenge=challenge),
+        profile=profile,
         data=judge.data,
         sha256=judge.sha256,
-        summary={"uploaded": True, "config": judge.config},
+        summary=summary,
+        threshold=heldout.threshold,
         uploaded=True,
     )
 
 
+def judge_fail(*, profile: ScoringProfile, reason: str, summary: dict) -> ScoringProfile:
+    """The judge may not score: FAILED with the reason; results judged before become stale."""
+    old = profile.judge_file.name if profile.judge_file else ""
+    with transaction.atomic():
+        ScoringProfile.objects.filter(pk=profile.pk).update(
+            judge_status=ScoringProfile.JudgeStatus.FAILED,
+            judge_file="",
+            judge_sha256="",
+            judge_summary=summary,
+            judge_uploaded=False,
+            judge_error=reason,
+            judge_updated_at=timezone.now(),
+        )
+        results_mark_stale(challenge_id=profile.challenge_id, judge_sha256="")
+        if old:
+            transaction.on_commit(lambda: default_storage.delete(old), robust=True)
+    profile.refresh_from_db()
+    logger.info("judge of challenge %s failed: %s", profile.challenge_id, reason)
+    return profile
+
+
 def judge_store(
-    *, profile: ScoringProfile, data: bytes, sha256: str, summary: dict, uploaded: bool
+    *,
+    profile: ScoringProfile,
+    data: bytes,
+    sha256: str,
+    summary: dict,
+    threshold: float,
+    uploaded: bool,
 ) -> ScoringProfile:
     name = default_storage.save(
         f"scoring/{profile.challenge_id}/judge-{sha256[:16]}.safetensors", ContentFile(data)
@@ -142,6 +262,7 @@ def judge_store(
             judge_file=name,
             judge_sha256=sha256,
             judge_summary=summary,
+            judge_threshold=threshold,
             judge_uploaded=uploaded,
             judge_error="",
             judge_updated_at=timezone.now(),
@@ -255,3 +376,47 @@ def references_ensure(
 
 
 LEADERBOARDS = (Leaderboard.PUBLIC, Leaderboard.PRIVATE)
+
+
+@dataclass
+class BoardRun:
+    """One leaderboard subset being scored: its images, its scorer, its share of the time."""
+
+    board: BoardImages
+    scorer: engine.Scorer
+    seconds: float = 0.0
+
+
+def board_scorers(
+    *,
+    challenge: Challenge,
+    network: engine.MetricNetwork,
+    device: str = "cpu",
+    check: Callable[[], None] | None = None,
+) -> list[BoardRun]:
+    """A scorer per leaderboard subset, with the judge when it passed its check.
+
+    Reference caches are built first where missing or stale; `check()` runs after each (the
+    pipeline's way to stop work on an attempt that is no longer its own).
+    """
+    profile = scoring_profile_get(challenge=challenge)
+    judge = judge_for(profile=profile, device=device)
+    runs = []
+    for leaderboard in LEADERBOARDS:
+        board = board_images(challenge=challenge, leaderboard=leaderboard)
+        references = references_ensure(
+            challenge=challenge, board=board, profile=profile, network=network, judge=judge
+        )
+        if check is not None:
+            check()
+        scorer = engine.Scorer(
+            references,
+            network,
+            judge,
+            gallery_size=0,
+            frechet_epsilon=profile.frechet_epsilon,
+            deception_threshold=profile.judge_threshold,
+            no_judge_reason=judge_missing_reason(profile=profile),
+        )
+        runs.append(BoardRun(board, scorer))
+    return runs

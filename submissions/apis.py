@@ -16,7 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from competitions.selectors import challenge_get_visible
-from config.api import paginated_response
+from config.api import IntervalField, paginated_response
 from config.errors import ApplicationError
 from config.uploads import upload_too_large_message
 from models.io_range import IORange
@@ -35,6 +35,16 @@ class SubmissionStatusSerializer(serializers.Serializer):
     scores = serializers.DictField(
         child=serializers.DictField(child=serializers.FloatField(allow_null=True)),
         help_text="By leaderboard (public; private once revealed): metric name → value.",
+    )
+    missing = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="By leaderboard, as `scores`: why a metric is null (e.g. the challenge's "
+        "judge failed its check).",
+    )
+    intervals = serializers.DictField(
+        child=serializers.DictField(child=IntervalField()),
+        help_text="By leaderboard, as `scores`: metric name → [low, high], the 95 % bootstrap "
+        "interval over the leaderboard's test images, for the metrics that have one.",
     )
 
 

@@ -40,7 +40,9 @@ class SubmissionForm(forms.Form):
     )
     description = forms.CharField(required=False, max_length=500)
     checkpoint = forms.FileField(
-        help_text=".safetensors (preferred), a .pt/.pth state dict, or a .pt2 exported program."
+        help_text="A .safetensors file (preferred), a PyTorch state dict (.pt, .pth, .model, "
+        ".ckpt, .bin) or a .pt2 exported program; the format is read from the file's content, "
+        "whatever its name."
     )
 
     def __init__(self, *args: Any, phases: list[str], **kwargs: Any) -> None:

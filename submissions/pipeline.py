@@ -38,15 +38,13 @@ from models.errors import ModelError
 from models.loading import CheckpointSpec
 from models.runner import RunLimits, RunStats, run_generator
 from scoring import engine
-from scoring.models import GalleryImage, Leaderboard, Result
+from scoring.models import GalleryImage, Result
 from scoring.services import (
-    BoardImages,
-    board_images,
+    BoardRun,
+    board_scorers,
     images_load,
-    judge_for,
     judge_train,
     metric_network,
-    references_ensure,
     scoring_profile_get,
 )
 from submissions.models import Submission
@@ -180,13 +178,6 @@ class Attempt:
 
 
 @dataclass
-class _BoardRun:
-    board: BoardImages
-    scorer: engine.Scorer
-    seconds: float = 0.0
-
-
-@dataclass
 class Outcome:
     results: dict[str, engine.ScoreResult]
     gallery: list[tuple[ChallengeImage, ChallengeImage | None, bytes]] = field(default_factory=list)
@@ -233,30 +224,19 @@ def _score(submission: Submission, attempt: Attempt) -> Outcome:
     return outcome
 
 
-def _prepare(challenge: Challenge, attempt: Attempt) -> list[_BoardRun]:
+def _prepare(challenge: Challenge, attempt: Attempt) -> list[BoardRun]:
     """The metric network, the judge (trained first if there is none) and both boards' caches."""
     device = settings.ATELIER_SCORING_DEVICE
     profile = scoring_profile_get(challenge=challenge)
     started = time.perf_counter()
     attempt.progress("preparing references", 0.0, force=True)
     network = metric_network(device)
-    judge = judge_for(profile=profile, device=device)
-    if judge is None and profile.judge_status != profile.JudgeStatus.FAILED:
+    # A failed judge stays failed until an organizer retrains or replaces it.
+    if profile.judge_status != profile.JudgeStatus.FAILED and not profile.judge_file:
         attempt.progress("training the judge", 0.0, force=True)
         profile = judge_train(challenge=challenge, device=device, heartbeat=attempt.check)
-        judge = judge_for(profile=profile, device=device)
         attempt.step("judge trained", started, status=profile.judge_status)
-    runs = []
-    for leaderboard in (Leaderboard.PUBLIC, Leaderboard.PRIVATE):
-        board = board_images(challenge=challenge, leaderboard=leaderboard)
-        references = references_ensure(
-            challenge=challenge, board=board, profile=profile, network=network, judge=judge
-        )
-        attempt.check()
-        scorer = engine.Scorer(
-            references, network, judge, gallery_size=0, frechet_epsilon=profile.frechet_epsilon
-        )
-        runs.append(_BoardRun(board, scorer))
+    runs = board_scorers(challenge=challenge, network=network, device=device, check=attempt.check)
     attempt.step("references ready", started)
     return runs
 
@@ -304,7 +284,7 @@ def _gallery_images(challenge: Challenge, size: int) -> list[tuple[ChallengeImag
 
 
 def _plan(
-    runs: list[_BoardRun], gallery: list[tuple[ChallengeImage, Any]]
+    runs: list[BoardRun], gallery: list[tuple[ChallengeImage, Any]]
 ) -> list[tuple[ChallengeImage, ChallengeImage | None, tuple[str, int]]]:
     """Every image the generator sees, with where its output goes: (board, index) or gallery."""
     plan = []
@@ -319,7 +299,7 @@ def _plan(
 
 
 def _score_rows(
-    runs: list[_BoardRun], rows: list, outputs: torch.Tensor, seconds: float, outcome: Outcome
+    runs: list[BoardRun], rows: list, outputs: torch.Tensor, seconds: float, outcome: Outcome
 ) -> None:
     """Hand each output to its board's scorer or to the gallery; time is shared per image."""
     per_image = seconds / max(len(rows), 1)
@@ -389,6 +369,10 @@ def _result_write(submission: Submission, leaderboard: str, result: engine.Score
         defaults={
             **result.metrics,
             "missing": result.missing,
+            "per_image": result.per_image,
+            "intervals": engine.bootstrap_intervals(
+                result.per_image, {"composite": result.composite_from}
+            ),
             "fingerprint": result.as_dict(),
             "judge_sha256": result.judge_sha256 or "",
             "references_key": result.references_key,

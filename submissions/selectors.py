@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from competitions.models import Phase
 from competitions.selectors import user_organizes
+from scoring.engine.intervals import intervals_read
 from scoring.engine.metrics import METRICS
+from scoring.models import Result
 from submissions.models import Submission
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -101,19 +103,30 @@ def private_scores_visible(*, user: AnyUser, submission: Submission) -> bool:
     return submission.phase.private_revealed or user_organizes(user, submission.phase.challenge)
 
 
-def submission_scores(*, submission: Submission, user: AnyUser) -> dict[str, dict[str, Any]]:
-    """Scores by leaderboard, as the user may see them: public always, private when allowed."""
+def _visible_results(*, submission: Submission, user: AnyUser) -> list[Result]:
+    """The results the user may see: public always, private when allowed. Without the
+    per-image values: no page or API shows them, and they are the bulk of a row."""
     visible = ["public"]
     if private_scores_visible(user=user, submission=submission):
         visible.append("private")
-    scores: dict[str, dict[str, Any]] = {}
-    for result in submission.results.filter(leaderboard__in=visible):
-        scores[result.leaderboard] = {name: getattr(result, name) for name in METRICS}
-    return scores
+    return list(submission.results.filter(leaderboard__in=visible).defer("per_image"))
+
+
+def submission_scores(*, submission: Submission, user: AnyUser) -> dict[str, dict[str, Any]]:
+    """Scores by leaderboard, as the user may see them: public always, private when allowed."""
+    return _scores(_visible_results(submission=submission, user=user))
+
+
+def _scores(results: list[Result]) -> dict[str, dict[str, Any]]:
+    return {
+        result.leaderboard: {name: getattr(result, name) for name in METRICS} for result in results
+    }
 
 
 def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any]:
-    """What the submission page polls and the API returns."""
+    """What the submission page polls and the API returns; intervals come from the same
+    visible results as the scores, so the private ones stay hidden with the private scores."""
+    results = _visible_results(submission=submission, user=user)
     return {
         "id": str(submission.pk),
         "status": submission.status,
@@ -121,5 +134,9 @@ def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any
         "progress": submission.progress,
         "error_code": submission.error_code or None,
         "error_message": submission.error_message or None,
-        "scores": submission_scores(submission=submission, user=user),
+        "scores": _scores(results),
+        "missing": {result.leaderboard: dict(result.missing) for result in results},
+        "intervals": {
+            result.leaderboard: intervals_read(result.intervals, METRICS) for result in results
+        },
     }

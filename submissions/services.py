@@ -21,7 +21,7 @@ from competitions.selectors import user_organizes
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
 from models.architectures import Inputs
-from models.checkpoints import CheckpointLimits, checkpoint_format
+from models.checkpoints import SUFFIXES, CheckpointLimits
 from models.errors import ModelError
 from models.loading import CheckpointInfo, CheckpointSpec, validate_checkpoint
 from submissions.models import Submission
@@ -84,13 +84,14 @@ def submission_create(
     info = _validate(
         challenge=challenge,
         phase=phase,
-        name=checkpoint_name,
         spec=CheckpointSpec(
             path=checkpoint_path, architecture=architecture, config=config, io_range=io_range
         ),
     )
     submission_id = uuid.uuid4()
-    suffix = Path(checkpoint_name).suffix.lower()
+    # Named by the format its bytes show, not by the participant's file name (a published
+    # state dict may end in .model, .ckpt, .bin or nothing).
+    suffix = SUFFIXES[info.format]
     with files_removed_on_failure() as written:
         with checkpoint_path.open("rb") as handle:
             stored = default_storage.save(
@@ -178,14 +179,10 @@ def _check_quota(usage: QuotaUsage) -> None:
         )
 
 
-def _validate(
-    *, challenge: Challenge, phase: Phase, name: str, spec: CheckpointSpec
-) -> CheckpointInfo:
+def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> CheckpointInfo:
     limits = CheckpointLimits(max_bytes=phase.max_checkpoint_bytes, max_params=phase.max_params)
     try:
-        # The participant's file name says the format; the stored upload's temporary name
-        # carries its extension only when it had one.
-        checkpoint_format(Path(name))
+        # The format is read from the file's bytes, whatever the participant called it.
         info = validate_checkpoint(spec, limits)
     except ModelError as error:
         raise ApplicationError(str(error.code), error.message) from error

@@ -34,11 +34,14 @@ SUBMISSIONS_PER_PAGE = 25
 ACCEPTED = "Submission accepted; it is queued for scoring."
 
 METRIC_HELP = {
-    "composite": "Default ranking score: (1+content)·(1+style)·(2−realism)·(1+9·memorization).",
+    "composite": "Default ranking score, lower is better: content kept × style and palette "
+    "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
     "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
     "style_distance": "How far the output's Gram statistics are from the style's.",
+    "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
     "judge_realism": "How much the challenge's judge believes the output is in the style.",
-    "deception_rate": "Share of outputs the judge takes for the style domain.",
+    "deception_rate": "Share of outputs the judge takes for the style (above its threshold, "
+    "calibrated so that at most 5 % of unchanged photos pass).",
     "judge_fd": "Fréchet distance of judge features between outputs and style images.",
     "memorization_rate": "Share of outputs that copy a style image instead of the photo.",
     "params": "Parameters of the generator.",
@@ -184,8 +187,11 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         mine = mine.filter(status=status)
     else:
         status = None
+    # Without the per-image values: the list shows none, and they are the bulk of a row.
     public_results = Prefetch(
-        "results", queryset=Result.objects.filter(leaderboard=Leaderboard.PUBLIC), to_attr="public"
+        "results",
+        queryset=Result.objects.filter(leaderboard=Leaderboard.PUBLIC).defer("per_image"),
+        to_attr="public",
     )
     pages = Paginator(
         mine.order_by("-created_at").prefetch_related(public_results), SUBMISSIONS_PER_PAGE

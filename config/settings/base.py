@@ -220,6 +220,15 @@ ATELIER_MAX_UPLOAD_BYTES = env.int("ATELIER_MAX_UPLOAD_BYTES", default=1024**3)
 # else a VGG19 with seeded random weights (results are then marked "uncalibrated").
 ATELIER_VGG19_WEIGHTS = env.str("ATELIER_VGG19_WEIGHTS", default="")
 ATELIER_VGG19_SEED = env.int("ATELIER_VGG19_SEED", default=0)
+# Without a weights file, the metric network is this many seeded random VGG19s averaged: one
+# random network's ranking of real checkpoints depends on its seed (scoring/engine/README.md).
+ATELIER_VGG19_MEMBERS = env.int("ATELIER_VGG19_MEMBERS", default=3)
+# The judge gate (scoring/engine/judge_training.py): a judge below this balanced held-out
+# accuracy, or checked on fewer tiles, never scores. Negatives: how many images of other
+# challenges' styles (and the organizer's negative set) a judge trains against at most.
+ATELIER_JUDGE_MIN_ACCURACY = env.float("ATELIER_JUDGE_MIN_ACCURACY", default=0.9)
+ATELIER_JUDGE_MIN_TILES = env.int("ATELIER_JUDGE_MIN_TILES", default=64)
+ATELIER_JUDGE_MAX_NEGATIVES = env.int("ATELIER_JUDGE_MAX_NEGATIVES", default=64)
 ATELIER_SCORING_DEVICE = env.str("ATELIER_SCORING_DEVICE", default="cpu")
 ATELIER_SCORING_BATCH_SIZE = env.int("ATELIER_SCORING_BATCH_SIZE", default=4)
 ATELIER_GENERATOR_MEMORY_BYTES = env.int("ATELIER_GENERATOR_MEMORY_BYTES", default=4 * 1024**3)

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from scoring.engine.errors import ErrorCode, ScoringError
 from scoring.engine.images import png_decode, png_encode, tensor_sha256
+from scoring.engine.intervals import bootstrap_intervals
 from scoring.engine.judge import Judge
-from scoring.engine.judge_training import JudgeSettings, JudgeTrainingResult, judge_train
+from scoring.engine.judge_training import (
+    HeldOut,
+    JudgeSettings,
+    JudgeTrainingResult,
+    judge_check,
+    judge_train,
+)
+from scoring.engine.judge_training import gate_failure as judge_gate_failure
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, Direction
 from scoring.engine.network import ENGINE_VERSION, Fingerprint, MetricNetwork
 from scoring.engine.ranking import composite_sort_key, rank_by_composite
@@ -21,7 +29,7 @@ from scoring.engine.references import (
     references_key,
     references_stale,
 )
-from scoring.engine.scorer import GalleryImage, Scorer, ScoreResult
+from scoring.engine.scorer import GalleryImage, Scorer, ScoreResult, composite_of
 
 __all__ = [
     "ENGINE_VERSION",
@@ -31,6 +39,7 @@ __all__ = [
     "ErrorCode",
     "Fingerprint",
     "GalleryImage",
+    "HeldOut",
     "Judge",
     "JudgeSettings",
     "JudgeTrainingResult",
@@ -41,7 +50,11 @@ __all__ = [
     "Scorer",
     "ScoringError",
     "TaskKind",
+    "bootstrap_intervals",
+    "composite_of",
     "composite_sort_key",
+    "judge_check",
+    "judge_gate_failure",
     "judge_train",
     "png_decode",
     "png_encode",

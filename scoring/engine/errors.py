@@ -41,7 +41,20 @@ JUDGE_SHAPE_MISMATCH = "tensor '{key}' has shape {found}, expected {expected}"
 JUDGE_BAD_VALUES = "tensor '{key}' is not floating-point or holds NaN or infinite values"
 JUDGE_TRAINING_CROP = (
     "Judge crops of {crop} pixels do not fit the {resolution}-pixel images; with a single image "
-    "in a set the images need at least twice the crop size, since a band of it is held out."
+    "in a set the images need at least twice the crop size, since a quarter of it is held out."
+)
+JUDGE_TRAINING_SMALL_CROP = (
+    "Judge crops of {crop} pixels are too small for {layers} strided layers; they need at least "
+    "{smallest} pixels."
+)
+JUDGE_GATE_TILES = (
+    "The judge was checked on {tiles} held-out tiles; at least {minimum} are needed to trust it. "
+    "Add style images or public content photos."
+)
+JUDGE_GATE_ACCURACY = (
+    "The judge tells this style from other images on held-out tiles with balanced accuracy "
+    "{accuracy:.2f} (style {style:.2f}, not style {not_style:.2f}); at least {minimum:.2f} is "
+    "needed. Add style images, or train longer or wider."
 )
 JUDGE_TRAINING_LOSS = "Unknown judge loss '{loss}'; choose one of: {known}."
 BAD_IMAGES = "{what}: expected float RGB images in [0, 1] of shape N×3×R×R, {problem}."

@@ -33,6 +33,7 @@ class Direction(StrEnum):
 METRIC_DIRECTIONS: dict[str, Direction] = {
     "content_distance": Direction.LOWER,
     "style_distance": Direction.LOWER,
+    "palette_distance": Direction.LOWER,
     "judge_realism": Direction.HIGHER,
     "deception_rate": Direction.HIGHER,
     "judge_fd": Direction.LOWER,
@@ -55,15 +56,23 @@ FRECHET_EPSILON = 1e-6
 FRECHET_IMAGINARY_TOLERANCE = 1e-3
 
 
-def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+def gram_matrices(features: torch.Tensor, members: int = 1) -> torch.Tensor:
     """G = F Fᵀ / (C·H·W) for each image of a B×C×H×W batch, as B×C×C float32.
 
-    The product runs on a B×(H·W)×C view, which is free for the channels_last activations the
-    metric network returns on CPU.
+    With `members` > 1 (an ensemble's activations side by side along the channels), one Gram
+    matrix per member: B×members×C×C with C = channels ÷ members. The product runs on a
+    B×(H·W)×C view, which is free for the channels_last activations the metric network returns
+    on CPU.
     """
     batch, channels, height, width = features.shape
     flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-    return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
+    if members == 1:
+        return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
+    size = channels // members
+    blocks = flat.reshape(batch, height * width, members, size).permute(0, 2, 1, 3)
+    blocks = blocks.reshape(batch * members, height * width, size)
+    grams = torch.bmm(blocks.transpose(1, 2), blocks) / (size * height * width)
+    return grams.reshape(batch, members, size, size)
 
 
 def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
@@ -193,19 +202,39 @@ def _sqrtm(matrix: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.asarray(root), singular
 
 
+# A baseline (the unchanged photos' distance to the style) below this is treated as this: a
+# style that its own test photos already match leaves nothing to measure progress by.
+MIN_BASELINE = 1e-6
+# The per-image metrics the composite is made of; with a judge, judge_realism too.
+COMPOSITE_INPUTS = ("content_distance", "style_distance", "palette_distance", "memorization_rate")
+
+
 def composite(
+    *,
     content_distance: float,
     style_distance: float,
-    judge_realism: float,
+    palette_distance: float,
     memorization_rate: float,
+    style_baseline: float,
+    palette_baseline: float,
+    judge_realism: float | None = None,
 ) -> float:
-    """(1 + content)·(1 + style)·(2 − realism)·(1 + 9·memorization); lower is better."""
-    return (
+    """The default ranking score; lower is better (README: Composite).
+
+    (1 + content)·(1 + style ÷ style baseline)·(1 + palette ÷ palette baseline)
+    ·(2 − realism)·(1 + 9·memorization), where a baseline is the mean distance of the
+    unchanged test photos to the style. Without a judge the realism factor is left out (the
+    judge-free form).
+    """
+    value = (
         (1.0 + content_distance)
-        * (1.0 + style_distance)
-        * (2.0 - judge_realism)
+        * (1.0 + style_distance / max(style_baseline, MIN_BASELINE))
+        * (1.0 + palette_distance / max(palette_baseline, MIN_BASELINE))
         * (1.0 + MEMORIZATION_PENALTY * memorization_rate)
     )
+    if judge_realism is not None:
+        value *= 2.0 - judge_realism
+    return value
 
 
 def is_number(value: object) -> TypeGuard[float]:

@@ -2,8 +2,12 @@
 
 Weights come from a file an operator names (`ATELIER_VGG19_WEIGHTS`; torchvision's
 vgg19-dcbb9e9d.pth loads unchanged, its classifier ignored) and are then "calibrated", or from
-the seeded Kaiming-normal VGG19 of `models.zoo.vgg.random_vgg19`, "uncalibrated". Either way the
-`Fingerprint` says which network scored a result, at which resolution, with which engine code.
+seeded Kaiming-normal VGG19s (`models.zoo.vgg.random_vgg19`), "uncalibrated". Random weights are
+an ensemble: `members` networks whose activations are concatenated along the channels, so every
+metric sees all of them at once (a Gram matrix per member; distances sum over members). One
+random network's deep layers rank stylisations differently from the next one's; the ensemble
+averages that out (README: Validity). Either way the `Fingerprint` says which network scored a
+result, at which resolution, with which engine code.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +37,11 @@ logger = logging.getLogger(__name__)
 
 # Bump whenever a change to the engine changes any number it produces: results and reference
 # caches carry it in their fingerprint, so old ones read as stale instead of as comparable.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 NETWORK = vgg.NAME
 DEFAULT_SEED = 0
+# Random VGG19s averaged by the default metric network (README: Validity).
+DEFAULT_MEMBERS = 3
 
 STYLE_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_TAP = "relu4_2"
@@ -62,6 +69,7 @@ class Fingerprint:
     seed: int | None
     resolution: int
     code_version: str
+    members: int = 1
 
     @property
     def calibrated(self) -> bool:
@@ -80,6 +88,7 @@ class Fingerprint:
             seed=None if data["seed"] is None else int(data["seed"]),
             resolution=int(data["resolution"]),
             code_version=str(data["code_version"]),
+            members=int(data.get("members", 1)),
         )
 
     @property
@@ -89,11 +98,15 @@ class Fingerprint:
 
 
 class MetricNetwork:
-    """A frozen VGG19 that returns the six metric taps of a [0, 1] batch in one forward pass."""
+    """Frozen VGG19s that return the six metric taps of a [0, 1] batch in one forward pass each.
+
+    With several members (an ensemble of random networks), each tap is the members' activations
+    concatenated along the channels, member by member: `members` tells the metrics how to split.
+    """
 
     def __init__(
         self,
-        network: vgg.VGG19,
+        network: vgg.VGG19 | Sequence[vgg.VGG19],
         *,
         weights_sha256: str | None,
         seed: int | None,
@@ -102,21 +115,36 @@ class MetricNetwork:
         self.device = torch.device(device)
         # channels_last: oneDNN's convolutions are about a fifth faster in it on CPU.
         self._memory_format = torch.channels_last if self.device.type == "cpu" else None
-        network = network.eval().requires_grad_(False).to(self.device)
-        if self._memory_format is not None:
-            network = network.to(memory_format=self._memory_format)
-        self.network = network
-        self.width = int(network.features[0].out_channels)
+        networks = [network] if isinstance(network, vgg.VGG19) else list(network)
+        self.networks = [self._prepared(member) for member in networks]
+        self.network = self.networks[0]
+        self.members = len(self.networks)
+        self.width = int(self.network.features[0].out_channels)
         self.weights_sha256 = weights_sha256
         self.seed = seed
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
+    def _prepared(self, network: vgg.VGG19) -> vgg.VGG19:
+        network = network.eval().requires_grad_(False).to(self.device)
+        if self._memory_format is not None:
+            network = network.to(memory_format=self._memory_format)
+        return network
+
     @classmethod
     def random(
-        cls, seed: int = DEFAULT_SEED, *, width: int = 64, device: torch.device | str = "cpu"
+        cls,
+        seed: int = DEFAULT_SEED,
+        *,
+        width: int = 64,
+        members: int = 1,
+        device: torch.device | str = "cpu",
     ) -> MetricNetwork:
-        return cls(vgg.random_vgg19(seed, width), weights_sha256=None, seed=seed, device=device)
+        """`members` seeded random VGG19s: `seed` itself for one, else seeds seed·1000 + m, so
+        the ensembles of two seeds share no network."""
+        seeds = [seed] if members == 1 else [seed * 1000 + member for member in range(members)]
+        networks = [vgg.random_vgg19(member_seed, width) for member_seed in seeds]
+        return cls(networks, weights_sha256=None, seed=seed, device=device)
 
     @classmethod
     def from_file(cls, path: Path | str, *, device: torch.device | str = "cpu") -> MetricNetwork:
@@ -151,12 +179,13 @@ class MetricNetwork:
         weights: Path | str | None,
         *,
         seed: int = DEFAULT_SEED,
+        members: int = DEFAULT_MEMBERS,
         device: torch.device | str = "cpu",
     ) -> MetricNetwork:
-        """The weights file when one is configured, else the seeded random VGG19."""
+        """The weights file when one is configured, else the seeded random ensemble."""
         if weights:
             return cls.from_file(weights, device=device)
-        return cls.random(seed, device=device)
+        return cls.random(seed, members=members, device=device)
 
     @property
     def calibrated(self) -> bool:
@@ -170,16 +199,23 @@ class MetricNetwork:
             seed=self.seed,
             resolution=resolution,
             code_version=ENGINE_VERSION,
+            members=self.members,
         )
 
     def features(self, images: torch.Tensor, taps: tuple[str, ...] = tuple(TAPS)) -> Features:
-        """The activations at `taps` of a float RGB batch in [0, 1], stopping at the deepest."""
+        """The activations at `taps` of a float RGB batch in [0, 1], stopping at the deepest;
+        the members' side by side along the channels."""
         with torch.inference_mode():
             normalised = (images.to(self.device) - self._mean) / self._std
             if self._memory_format is not None:
                 normalised = normalised.contiguous(memory_format=self._memory_format)
-            activations = self.network(normalised, [TAPS[tap] for tap in taps])
-        return {tap: activations[TAPS[tap]] for tap in taps}
+            indices = [TAPS[tap] for tap in taps]
+            activations = [member(normalised, indices) for member in self.networks]
+            if len(activations) == 1:
+                return {tap: activations[0][TAPS[tap]] for tap in taps}
+            return {
+                tap: torch.cat([member[TAPS[tap]] for member in activations], dim=1) for tap in taps
+            }
 
     def timed_features(self, images: torch.Tensor) -> tuple[Features, float]:
         """All six taps and the seconds the forward pass took (the runtime_ratio denominator)."""

@@ -36,7 +36,8 @@ KMEANS_ITERATIONS = 20
 
 
 def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-    """K prototypes (K×C×C per tap) from the Gram matrices of S style images (S×C×C per tap)."""
+    """K prototypes (K×C×C per tap) from the Gram matrices of S style images (S×C×C per tap;
+    S×members×C×C and K×members×C×C with an ensemble of metric networks)."""
     taps = list(grams)
     count = grams[taps[0]].shape[0]
     scales: dict[str, float] = {}
@@ -60,16 +61,19 @@ def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, tor
     prototypes: dict[str, torch.Tensor] = {}
     offset = 0
     for tap in taps:
-        channels = grams[tap].shape[-1]
-        block = centroids[:, offset : offset + channels * channels] / scales[tap]
-        prototypes[tap] = torch.from_numpy(block.reshape(k, channels, channels)).float()
-        offset += channels * channels
+        # C×C per image, or members×C×C for an ensemble of metric networks.
+        shape = tuple(grams[tap].shape[1:])
+        size = math.prod(shape)
+        block = centroids[:, offset : offset + size] / scales[tap]
+        prototypes[tap] = torch.from_numpy(block.reshape(k, *shape)).float()
+        offset += size
     return prototypes
 
 
 def farthest_first(data: np.ndarray, k: int) -> np.ndarray:
     """k rows of `data`: the one closest to the mean, then each time the farthest from those."""
-    distinct = len(np.unique(data, axis=0))
+    # Rows are long (every Gram entry of every tap): hash their bytes rather than sort them.
+    distinct = len({row.tobytes() for row in data})
     if k < 1 or distinct < k:
         raise ScoringError(
             ErrorCode.TOO_MANY_PROTOTYPES, TOO_MANY_PROTOTYPES.format(k=k, found=distinct)

@@ -6,6 +6,10 @@ metric-network and one judge pass over its outputs and nothing over the referenc
 - style targets: K prototypes (single style) or one Gram set per style image (arbitrary
   style, with the style image each content image is paired with), with their ‖T‖²;
 - the judge's patch-feature mean and covariance over the style set;
+- palette targets: the CIELAB quantile functions of the style (their barycenter for a single
+  style, one per style image for arbitrary style);
+- the baselines: the style and palette distances of each unchanged test photo to its target,
+  what a submission that makes no attempt scores, which the composite measures progress from;
 - structural signatures of the content images, and of the public style images and their
   mirror images, for the memorization check.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -43,8 +48,10 @@ from scoring.engine.metrics import (
     mirrored,
     squared_norms,
     structural_signatures,
+    style_distances,
 )
 from scoring.engine.network import CONTENT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
+from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.prototypes import style_prototypes
 
 logger = logging.getLogger(__name__)
@@ -122,6 +129,9 @@ class References:
     style_targets: dict[str, torch.Tensor]
     style_norms: dict[str, torch.Tensor]
     style_pairing: torch.Tensor | None
+    palette_targets: torch.Tensor
+    photo_style_distances: torch.Tensor
+    photo_palette_distances: torch.Tensor
     public_style_signatures: torch.Tensor
     judge_mean: torch.Tensor | None
     judge_covariance: torch.Tensor | None
@@ -135,11 +145,21 @@ class References:
     def resolution(self) -> int:
         return self.fingerprint.resolution
 
+    def baselines(self) -> dict[str, float]:
+        """The unchanged test photos' mean style and palette distances to their targets."""
+        return {
+            "style_distance": math.fsum(self.photo_style_distances.tolist()) / self.count,
+            "palette_distance": math.fsum(self.photo_palette_distances.tolist()) / self.count,
+        }
+
     def to_bytes(self) -> bytes:
         tensors = {
             "content_features": self.content_features,
             "content_norms": self.content_norms,
             "content_signatures": self.content_signatures,
+            "palette_targets": self.palette_targets,
+            "photo_style_distances": self.photo_style_distances,
+            "photo_palette_distances": self.photo_palette_distances,
             "public_style_signatures": self.public_style_signatures,
         }
         for tap in STYLE_TAPS:
@@ -181,6 +201,9 @@ class References:
                 style_targets={tap: tensors[f"style_targets.{tap}"] for tap in STYLE_TAPS},
                 style_norms={tap: tensors[f"style_norms.{tap}"] for tap in STYLE_TAPS},
                 style_pairing=tensors.get("style_pairing"),
+                palette_targets=tensors["palette_targets"],
+                photo_style_distances=tensors["photo_style_distances"],
+                photo_palette_distances=tensors["photo_palette_distances"],
                 public_style_signatures=tensors["public_style_signatures"],
                 judge_mean=tensors.get("judge_mean"),
                 judge_covariance=tensors.get("judge_covariance"),
@@ -260,8 +283,11 @@ def references_build(
             )
     fingerprint = network.fingerprint(resolution)
     judge_sha256 = judge.sha256 if judge is not None else None
+    pairing = (
+        None if spec.style_pairing is None else torch.tensor(spec.style_pairing, dtype=torch.int64)
+    )
     with deterministic():
-        content_features = _content_features(content, network, batch_size)
+        content_features, content_grams = _content_features(content, network, batch_size)
         content_norms = squared_norms(content_features)
         degenerate = torch.nonzero(content_norms == 0).flatten().tolist()
         if degenerate:
@@ -276,6 +302,10 @@ def references_build(
         for tap, norms in style_norms.items():
             if bool((norms == 0).any()):
                 raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE.format(tap=tap))
+        palette_targets = _palette_targets(style, spec.task_kind, batch_size)
+        content_quantiles = torch.cat(
+            [palette_quantiles(batch) for batch in torch.split(content, batch_size)]
+        )
         judge_mean, judge_covariance = _judge_statistics(style, judge, batch_size)
         references = References(
             key=references_key(spec, fingerprint, judge_sha256),
@@ -287,9 +317,14 @@ def references_build(
             content_signatures=structural_signatures(content),
             style_targets=targets,
             style_norms=style_norms,
-            style_pairing=None
-            if spec.style_pairing is None
-            else torch.tensor(spec.style_pairing, dtype=torch.int64),
+            style_pairing=pairing,
+            palette_targets=palette_targets,
+            photo_style_distances=nearest_or_paired(
+                style_distances(content_grams, targets, style_norms), pairing
+            ),
+            photo_palette_distances=nearest_or_paired(
+                palette_distances(content_quantiles, palette_targets), pairing
+            ),
             public_style_signatures=structural_signatures(torch.cat([public, mirrored(public)])),
             judge_mean=judge_mean,
             judge_covariance=judge_covariance,
@@ -306,12 +341,31 @@ def references_build(
 
 def _content_features(
     content: torch.Tensor, network: MetricNetwork, batch_size: int
-) -> torch.Tensor:
-    features = [
-        network.features(batch, (CONTENT_TAP,))[CONTENT_TAP].float().cpu().contiguous()
-        for batch in torch.split(content, batch_size)
-    ]
-    return torch.cat(features)
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """relu4_2 features of the test photos, and their style Grams (for the baselines)."""
+    features: list[torch.Tensor] = []
+    grams: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
+    for batch in torch.split(content, batch_size):
+        taps = network.features(batch)
+        features.append(taps[CONTENT_TAP].float().cpu().contiguous())
+        for tap in STYLE_TAPS:
+            grams[tap].append(gram_matrices(taps[tap], network.members).cpu())
+    return torch.cat(features), {tap: torch.cat(values) for tap, values in grams.items()}
+
+
+def nearest_or_paired(distances: torch.Tensor, pairing: torch.Tensor | None) -> torch.Tensor:
+    """From a B×T distance matrix: the nearest target's (single style) or the paired one's."""
+    if pairing is None:
+        return distances.amin(dim=1)
+    return distances.gather(1, pairing.view(-1, 1).to(distances.device)).squeeze(1)
+
+
+def _palette_targets(style: torch.Tensor, task_kind: TaskKind, batch_size: int) -> torch.Tensor:
+    """One palette per style image (arbitrary style), or their barycenter (single style)."""
+    quantiles = torch.cat([palette_quantiles(batch) for batch in torch.split(style, batch_size)])
+    if task_kind == TaskKind.SINGLE_STYLE:
+        return quantiles.mean(dim=0, keepdim=True)
+    return quantiles
 
 
 def _style_grams(
@@ -321,7 +375,7 @@ def _style_grams(
     for batch in torch.split(style, batch_size):
         features = network.features(batch, STYLE_TAPS)
         for tap in STYLE_TAPS:
-            per_batch[tap].append(gram_matrices(features[tap]).cpu())
+            per_batch[tap].append(gram_matrices(features[tap], network.members).cpu())
     return {tap: torch.cat(grams) for tap, grams in per_batch.items()}
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from scoring.engine.errors import (
 from scoring.engine.images import check_images, png_encode
 from scoring.engine.judge import Judge
 from scoring.engine.metrics import (
+    COMPOSITE_INPUTS,
     FRECHET_EPSILON,
     METRICS,
     PatchStatistics,
@@ -52,7 +53,8 @@ from scoring.engine.metrics import (
     style_distances,
 )
 from scoring.engine.network import CONTENT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
-from scoring.engine.references import References
+from scoring.engine.palette import palette_distances, palette_quantiles
+from scoring.engine.references import References, nearest_or_paired
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,9 @@ NO_JUDGE = "the challenge has no judge"
 NO_GENERATOR_TIME = "the generator time was not measured"
 NO_PARAMS = "the parameter count is unknown"
 NOT_FINITE = "the computed value was not finite"
-COMPOSITE_INPUTS = "composite needs {metrics}"
+COMPOSITE_NEEDS = "composite needs {metrics}"
+# The deception threshold of a judge nobody calibrated (an organizer's upload before its check).
+DEFAULT_DECEPTION_THRESHOLD = 0.5
 INDEX_COUNT = "got {indices} indices for {outputs} outputs"
 INDEX_RANGE = "got index {index}"
 INDEX_REPEATED = "image {index} was scored already"
@@ -78,10 +82,21 @@ class GalleryImage:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """Every metric of DESIGN.md section 6 (None with a reason when it cannot be computed)."""
+    """Every metric of DESIGN.md section 6 (None with a reason when it cannot be computed).
+
+    `per_image` holds, for each per-image metric, its value on every test image in image order
+    (deception and memorization as 0 or 1): what the bootstrap intervals resample.
+    `baselines` are the unchanged photos' mean style and palette distances, which the
+    composite divides by; `deception_threshold` is the judge probability an output must exceed
+    to count as deceiving it.
+    """
 
     metrics: dict[str, float | None]
     missing: dict[str, str]
+    per_image: dict[str, list[float]]
+    baselines: dict[str, float]
+    judged: bool
+    deception_threshold: float | None
     fingerprint: Fingerprint
     judge_sha256: str | None
     references_key: str
@@ -90,11 +105,18 @@ class ScoreResult:
     frechet_epsilon: float
     gallery: tuple[GalleryImage, ...]
 
+    def composite_from(self, means: Mapping[str, float]) -> float | None:
+        """The composite of these metric means (e.g. a bootstrap resample's), or None."""
+        return composite_of(means, baselines=self.baselines, judged=self.judged)
+
     def as_dict(self) -> dict[str, Any]:
-        """Everything but the gallery images, JSON-ready (for a result row's fingerprint)."""
+        """Everything but the gallery and per-image values, JSON-ready (a result's fingerprint)."""
         return {
             "metrics": dict(self.metrics),
             "missing": dict(self.missing),
+            "baselines": dict(self.baselines),
+            "judged": self.judged,
+            "deception_threshold": self.deception_threshold,
             "fingerprint": self.fingerprint.as_dict(),
             "judge_sha256": self.judge_sha256,
             "references_key": self.references_key,
@@ -102,6 +124,26 @@ class ScoreResult:
             "metric_seconds": self.metric_seconds,
             "frechet_epsilon": self.frechet_epsilon,
         }
+
+
+def composite_of(
+    means: Mapping[str, float | None], *, baselines: Mapping[str, float], judged: bool
+) -> float | None:
+    """The composite from metric means and the subset's baselines; None if an input is missing.
+
+    With a judge (`judged`), judge_realism is one of the inputs; without, the judge-free form.
+    """
+    names = (*COMPOSITE_INPUTS, "judge_realism") if judged else COMPOSITE_INPUTS
+    values = {name: means.get(name) for name in names}
+    if not all(is_number(value) for value in values.values()):
+        return None
+    numbers = {name: float(value) for name, value in values.items() if value is not None}
+    value = composite(
+        **numbers,
+        style_baseline=baselines["style_distance"],
+        palette_baseline=baselines["palette_distance"],
+    )
+    return value if math.isfinite(value) else None
 
 
 class Scorer:
@@ -115,6 +157,8 @@ class Scorer:
         *,
         gallery_size: int = DEFAULT_GALLERY_SIZE,
         frechet_epsilon: float = FRECHET_EPSILON,
+        deception_threshold: float = DEFAULT_DECEPTION_THRESHOLD,
+        no_judge_reason: str = NO_JUDGE,
     ) -> None:
         _check_matches(references, network, judge)
         self.references = references
@@ -122,9 +166,12 @@ class Scorer:
         self.judge = judge
         self.gallery_size = gallery_size
         self.frechet_epsilon = frechet_epsilon
+        self.deception_threshold = deception_threshold
+        self.no_judge_reason = no_judge_reason
         count = references.count
         self._content = torch.zeros(count, dtype=torch.float64)
         self._style = torch.zeros(count, dtype=torch.float64)
+        self._palette = torch.zeros(count, dtype=torch.float64)
         self._realism = torch.zeros(count, dtype=torch.float64)
         self._memorized = torch.zeros(count, dtype=torch.bool)
         self._seen = torch.zeros(count, dtype=torch.bool)
@@ -145,18 +192,19 @@ class Scorer:
                 references.content_features[index],
                 references.content_norms[index],
             )
-            grams = {tap: gram_matrices(features[tap]) for tap in STYLE_TAPS}
+            grams = {tap: gram_matrices(features[tap], self.network.members) for tap in STYLE_TAPS}
             del features
-            if references.style_pairing is None:
+            pairing = None if references.style_pairing is None else references.style_pairing[index]
+            if pairing is None:
                 distances = style_distances(grams, references.style_targets, references.style_norms)
                 self._style[index] = distances.amin(dim=1)
             else:
                 self._style[index] = paired_style_distances(
-                    grams,
-                    references.style_targets,
-                    references.style_norms,
-                    references.style_pairing[index],
+                    grams, references.style_targets, references.style_norms, pairing
                 )
+            self._palette[index] = nearest_or_paired(
+                palette_distances(palette_quantiles(outputs), references.palette_targets), pairing
+            )
             self._memorized[index] = memorized(
                 structural_signatures(outputs),
                 references.content_signatures[index],
@@ -184,16 +232,21 @@ class Scorer:
             )
         metrics: dict[str, float | None] = dict.fromkeys(METRICS)
         missing: dict[str, str] = {}
-        metrics["content_distance"] = _mean(self._content)
-        metrics["style_distance"] = _mean(self._style)
-        metrics["memorization_rate"] = _mean(self._memorized.double())
+        per_image = {
+            "content_distance": self._content,
+            "style_distance": self._style,
+            "palette_distance": self._palette,
+            "memorization_rate": self._memorized.double(),
+        }
         if self.judge is None:
             for name in ("judge_realism", "deception_rate", "judge_fd"):
-                missing[name] = NO_JUDGE
+                missing[name] = self.no_judge_reason
         else:
-            metrics["judge_realism"] = _mean(self._realism)
-            metrics["deception_rate"] = _mean((self._realism > 0.5).double())
+            per_image["judge_realism"] = self._realism
+            per_image["deception_rate"] = (self._realism > self.deception_threshold).double()
             metrics["judge_fd"] = self._judge_fd(missing)
+        for name, values in per_image.items():
+            metrics[name] = _mean(values)
         if params is None:
             missing["params"] = NO_PARAMS
         else:
@@ -205,7 +258,13 @@ class Scorer:
             # A zero metric time cannot happen on a real clock; if it did, NOT_FINITE says so.
             metric_seconds = self.metric_seconds or math.nan
             metrics["runtime_ratio"] = generator_seconds / metric_seconds
-        metrics["composite"] = self._composite(metrics, missing)
+        baselines = self.references.baselines()
+        judged = self.judge is not None
+        metrics["composite"] = composite_of(metrics, baselines=baselines, judged=judged)
+        if metrics["composite"] is None:
+            inputs = (*COMPOSITE_INPUTS, "judge_realism") if judged else COMPOSITE_INPUTS
+            absent = [name for name in inputs if not is_number(metrics[name])]
+            missing["composite"] = COMPOSITE_NEEDS.format(metrics=", ".join(absent) or "finite")
         for name, value in metrics.items():
             if value is not None and not is_number(value):
                 metrics[name] = None
@@ -213,6 +272,10 @@ class Scorer:
         return ScoreResult(
             metrics=metrics,
             missing=missing,
+            per_image={name: values.tolist() for name, values in per_image.items()},
+            baselines=baselines,
+            judged=judged,
+            deception_threshold=self.deception_threshold if judged else None,
             fingerprint=self.references.fingerprint,
             judge_sha256=self.references.judge_sha256,
             references_key=self.references.key,
@@ -267,18 +330,6 @@ class Scorer:
         except ScoringError as error:
             missing["judge_fd"] = error.message
             return None
-
-    @staticmethod
-    def _composite(metrics: dict[str, float | None], missing: dict[str, str]) -> float | None:
-        inputs = ("content_distance", "style_distance", "judge_realism", "memorization_rate")
-        values = [metrics[name] for name in inputs]
-        if not all(is_number(value) for value in values):
-            absent = [
-                name for name, value in zip(inputs, values, strict=True) if not is_number(value)
-            ]
-            missing["composite"] = COMPOSITE_INPUTS.format(metrics=", ".join(absent))
-            return None
-        return composite(*(float(value) for value in values if value is not None))
 
 
 def _mean(values: torch.Tensor) -> float:

@@ -11,16 +11,31 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from competitions.demo import DEMO_SLUG, IDENTITY_DESCRIPTION, demo_seed
-from competitions.models import Challenge, Participation
+from competitions.demo import (
+    BLUR_DESCRIPTION,
+    DEMO_SLUG,
+    FLAT_DESCRIPTION,
+    IDENTITY_DESCRIPTION,
+    demo_seed,
+)
+from competitions.models import Challenge, Participation, Phase
 from competitions.procedural import STYLE_FAMILIES, landscape, style_image
+from leaderboard import selectors
 from scoring.models import Result
 from submissions.models import Submission
 from submissions.pipeline import submission_score
 from tests.config.test_settings import PRODUCTION_ENV, ROOT, clean_env
 
-# The step budget of the CI test of the trained baseline (the demo trains 300).
-CI_BASELINE_STEPS = 200
+# The longest training run of the CI test (the demo trains 1,200 steps).
+CI_TRAINING_STEPS = 480
+EXPECTED_ORDER = [
+    ("ada", "Starter kit"),
+    ("ben", "Starter kit"),
+    ("cleo", "Starter kit"),
+    ("organizer", IDENTITY_DESCRIPTION),
+    ("organizer", BLUR_DESCRIPTION),
+    ("dana", FLAT_DESCRIPTION),
+]
 
 
 def pixels(image) -> np.ndarray:
@@ -31,6 +46,10 @@ def test_same_seed_same_images() -> None:
     assert np.array_equal(pixels(landscape(5, 3)), pixels(landscape(5, 3)))
     for family in STYLE_FAMILIES:
         assert np.array_equal(pixels(style_image(5, family, 0)), pixels(style_image(5, family, 0)))
+        assert np.array_equal(
+            pixels(style_image(5, family, 1, palette=0)),
+            pixels(style_image(5, family, 1, palette=0)),
+        )
 
 
 def test_other_seed_or_index_other_images() -> None:
@@ -52,8 +71,8 @@ def test_landscapes_look_like_landscapes() -> None:
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent() -> None:
     out = io.StringIO()
-    call_command("seed_demo", "--no-baseline", stdout=out)
-    call_command("seed_demo", "--no-baseline", stdout=out)
+    call_command("seed_demo", "--no-entries", stdout=out)
+    call_command("seed_demo", "--no-entries", stdout=out)
     text = out.getvalue()
     assert "Created the demo challenge “Paint the Valley” (paint-the-valley)." in text
     assert "Found the demo challenge “Paint the Valley” (paint-the-valley)." in text
@@ -92,26 +111,30 @@ def test_seed_demo_refuses_production_settings() -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_trained_demo_baseline_beats_the_identity_baseline() -> None:
-    """The demo's two baselines, scored by the real pipeline on the demo challenge: the
-    trained TransformerNet (fixed seed, CI_BASELINE_STEPS steps) must have a lower style
-    distance and a lower default composite than the photo left unchanged, on both boards."""
+def test_the_demo_leaderboard_ranks_its_entries_as_a_person_would() -> None:
+    """seed_demo's entries, scored by the real pipeline and ranked by the default composite:
+    longer training first, then the photo unchanged, blurred, and a flat colour last; the
+    best painting keeps its scene (its content distance is that of a recognisable photo)."""
     out = io.StringIO()
-    call_command("seed_demo", "--baseline-steps", str(CI_BASELINE_STEPS), stdout=out)
-    baselines = Submission.objects.filter(is_baseline=True)
-    identity = baselines.get(description=IDENTITY_DESCRIPTION)
-    trained = baselines.exclude(description=IDENTITY_DESCRIPTION).get()
-    assert f"baseline queued: {trained.description}" in out.getvalue()
-    assert (identity.architecture, identity.participant.username) == ("exported", "organizer")
-    assert (trained.architecture, trained.config) == ("transformer_net", {"width": 8})
-    for submission in (identity, trained):
+    call_command("seed_demo", "--training-steps", str(CI_TRAINING_STEPS), stdout=out)
+    submissions = list(Submission.objects.select_related("participant"))
+    assert len(submissions) == 6
+    assert len({s.participant.username for s in submissions}) == 5
+    for submission in submissions:
         assert submission_score(submission_id=str(submission.pk), worker="test") == "scored"
+    phase = Phase.objects.get(challenge__slug=DEMO_SLUG)
     for board in ("public", "private"):
-        before = Result.objects.get(submission=identity, leaderboard=board)
-        after = Result.objects.get(submission=trained, leaderboard=board)
-        assert before.content_distance == 0.0
-        assert after.style_distance < before.style_distance, board
-        assert after.composite < before.composite, board
-    # Seeding again finds both baselines and trains nothing.
-    assert demo_seed(password="pw", baseline_steps=CI_BASELINE_STEPS).baselines == []
-    assert baselines.count() == 2
+        rows = selectors.leaderboard_rows(phase=phase, board=board)
+        order = [(row.participant, row.description, row.scores["composite"]) for row in rows]
+        assert len(order) == 6, order
+        for (name, description, _), (expected_name, expected) in zip(
+            order, EXPECTED_ORDER, strict=True
+        ):
+            assert name == expected_name, (board, order)
+            assert description.startswith(expected), (board, order)
+    best = Result.objects.get(submission__participant__username="ada", leaderboard="public")
+    flat = Result.objects.get(submission__participant__username="dana", leaderboard="public")
+    assert best.content_distance < flat.content_distance
+    # Seeding again finds every entry and trains nothing.
+    assert demo_seed(password="pw", training_steps=CI_TRAINING_STEPS).submissions == []
+    assert Submission.objects.count() == 6

@@ -44,9 +44,14 @@ def scored(
     stale: bool = False,
     description: str = "",
     update: bool = True,
+    intervals: dict[str, list[float]] | None = None,
+    private_intervals: dict[str, list[float]] | None = None,
+    per_image: dict[str, list[float]] | None = None,
 ) -> Submission:
     """A scored submission with the given results, recorded as the pipeline records them:
-    results, then `leaderboard_submission_update` once they are committed."""
+    results, then `leaderboard_submission_update` once they are committed. Intervals (and
+    per-image values) are stored as given, none by default, as for results scored before
+    intervals existed; the private ones are the public ones unless given."""
     submission = Submission.objects.create(
         phase=phase,
         participant=user,
@@ -69,8 +74,12 @@ def scored(
     submission.created_at = T0 + dt.timedelta(minutes=minute)
     Submission.objects.filter(pk=submission.pk).update(created_at=submission.created_at)
     public_scores = scores(**(public or {}))
-    boards = {"public": public_scores, "private": scores(**private) if private else public_scores}
-    for board, values in boards.items():
+    private_scores = scores(**private) if private else public_scores
+    boards = {
+        "public": (public_scores, intervals),
+        "private": (private_scores, private_intervals or intervals),
+    }
+    for board, (values, bounds) in boards.items():
         Result.objects.create(
             submission=submission,
             leaderboard=board,
@@ -78,6 +87,8 @@ def scored(
             images=1,
             calibrated=calibrated,
             stale=stale,
+            intervals=bounds or {},
+            per_image=per_image or {},
             **values,
         )
     if update:

@@ -313,14 +313,6 @@ def test_unknown_architecture_lists_the_generators(tmp_path: Path) -> None:
     assert caught.value.code == ErrorCode.UNKNOWN_ARCHITECTURE
 
 
-@pytest.mark.parametrize("name", ["weights.ckpt", "weights.onnx", "weights.bin", "weights"])
-def test_other_extensions_are_unsupported(name: str, tmp_path: Path) -> None:
-    path = save_torch(transformer_state_dict(), tmp_path / name)
-    error = expect_error(ErrorCode.UNSUPPORTED_FORMAT, CheckpointSpec(path, "transformer_net"))
-    ending = f"ending in '{path.suffix}'" if path.suffix else "without an extension"
-    assert error.message == errors.UNSUPPORTED_EXTENSION.format(ending=ending)
-
-
 def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "weights.pth"
     torch.save([torch.zeros(3)], path)

@@ -266,35 +266,6 @@ def test_a_truncated_file_is_corrupt(
         assert error.message == errors.CORRUPT_FILE.format(format=format_name)
 
 
-@pytest.mark.parametrize(
-    ("file_format", "renamed", "actual", "expected"),
-    [
-        ("safetensors", "weights.pth", "safetensors", ".safetensors"),
-        ("pth", "weights.safetensors", "PyTorch state dict", ".pt or .pth"),
-        ("pth", "weights.pt2", "PyTorch state dict", ".pt or .pth"),
-        ("pt2", "weights.pt", "torch.export program", ".pt2"),
-    ],
-)
-def test_a_file_with_the_wrong_extension_is_named(
-    file_format: str,
-    renamed: str,
-    actual: str,
-    expected: str,
-    program_file: Callable[[str], Path],
-    tmp_path: Path,
-) -> None:
-    source = save_each_format(tmp_path, program_file("transformer_net"))[file_format]
-    path = tmp_path / "renamed" / renamed
-    path.parent.mkdir()
-    path.write_bytes(source.read_bytes())
-
-    error = refused(CheckpointSpec(path, "transformer_net"), ErrorCode.UNSUPPORTED_FORMAT)
-
-    assert error.message == errors.WRONG_EXTENSION.format(
-        actual=actual, suffix=path.suffix, expected=expected
-    )
-
-
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_weights_are_refused(value: float, tmp_path: Path) -> None:
     state_dict = weights()

@@ -84,7 +84,7 @@ def test_profiles_appear_for_organized_challenges_only(challenge, other_challeng
 
 
 def test_judge_upload_is_validated_and_marks_results_stale(
-    challenge, organizer, participant, tiny_checkpoint
+    challenge, organizer, participant, tiny_checkpoint, settings
 ) -> None:
     submission = submit(challenge, participant, tiny_checkpoint)
     Result.objects.create(
@@ -104,10 +104,26 @@ def test_judge_upload_is_validated_and_marks_results_stale(
     profile.refresh_from_db()
     assert profile.judge_status == "none"
 
+    # A valid PatchGAN that knows nothing: refused by the same gate as a trained judge.
     judge = random_network("patch_discriminator", {"width": 4, "n_layers": 2, "norm": "instance"})
     data = judge_bytes(judge)
+    refused = client.post(
+        url, {**fields, "judge_upload": SimpleUploadedFile("j.safetensors", data)}, follow=True
+    )
+    messages = [str(message) for message in refused.context["messages"]]
+    # These tiny images give too few held-out tiles to trust any judge.
+    assert messages[0].startswith("Judge refused: The judge was checked on"), messages
+    profile.refresh_from_db()
+    assert profile.judge_status == "none"
+    assert not Result.objects.get(submission=submission).stale
+
+    # With the bar lowered by the operator, the same judge passes and replaces the old one.
+    settings.ATELIER_JUDGE_MIN_ACCURACY = 0.0
+    settings.ATELIER_JUDGE_MIN_TILES = 1
     client.post(url, {**fields, "judge_upload": SimpleUploadedFile("j.safetensors", data)})
     profile.refresh_from_db()
     assert profile.judge_status == "ready"
     assert profile.judge_uploaded
+    assert profile.judge_summary["heldout_tiles"] > 0
+    assert 0.5 <= profile.judge_threshold <= 1.0
     assert Result.objects.get(submission=submission).stale

@@ -25,7 +25,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def scored_challenge(organizer, participant) -> Challenge:
+def scored_challenge(organizer, participant, settings) -> Challenge:
+    # These tiny images cannot give a judge enough held-out tiles to pass the gate; the tests
+    # of this module are about the pipeline, so the bar is lowered (the gate has its own).
+    settings.ATELIER_JUDGE_MIN_ACCURACY = 0.0
+    settings.ATELIER_JUDGE_MIN_TILES = 1
     challenge = make_challenge(
         slug="pipeline", organizers=(organizer,), content_public=3, content_hidden=4,
         style_public=2,
@@ -185,3 +189,28 @@ def test_dispatcher_resends_queued_submissions_without_a_task(
     submission.refresh_from_db()
     assert submission.enqueued_at is not None
     assert submissions_dispatch() == 0  # sent recently: not again
+
+
+def test_a_judge_that_fails_its_gate_never_scores(
+    organizer, participant, tiny_checkpoint: Path
+) -> None:
+    challenge = make_challenge(
+        slug="gated", organizers=(organizer,), content_public=3, content_hidden=4, style_public=2
+    )
+    ScoringProfile.objects.create(challenge=challenge, judge_steps=10, gallery_size=1)
+    participation_join(user=participant, challenge=challenge, accept_rules=True)
+    submission = submit(challenge, participant, tiny_checkpoint)
+    assert submission_score(submission_id=str(submission.pk), worker="test@here") == "scored"
+
+    profile = ScoringProfile.objects.get(challenge=challenge)
+    assert profile.judge_status == ScoringProfile.JudgeStatus.FAILED
+    assert profile.judge_error.startswith("The judge was checked on")
+    assert not profile.judge_file
+    for result in submission.results.all():
+        assert result.judge_realism is None
+        assert result.deception_rate is None
+        assert result.missing["judge_realism"] == (
+            f"the challenge's judge failed its check: {profile.judge_error}"
+        )
+        assert result.composite is not None  # the judge-free form
+        assert result.judge_sha256 == ""

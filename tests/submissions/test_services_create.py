@@ -140,10 +140,10 @@ def test_failed_and_cancelled_count_as_configured(
 def test_bad_checkpoints_fail_in_the_request(
     joined: Challenge, participant, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
-    renamed = tmp_path / "weights.pth"
-    renamed.write_bytes(tiny_checkpoint.read_bytes())
-    error = refused("unsupported_format", participant, joined, renamed, name="weights.pth")
-    assert "rename it to end in .safetensors" in error.message
+    notes = tmp_path / "weights.pth"
+    notes.write_text("learning rate 1e-3, 2 epochs\n")
+    error = refused("unsupported_format", participant, joined, notes, name="weights.pth")
+    assert error.message == model_errors.UNRECOGNISED_CONTENT.format(found=model_errors.FOUND_TEXT)
     refused("unknown_architecture", participant, joined, tiny_checkpoint, architecture="gpt")
     refused("config_mismatch", participant, joined, tiny_checkpoint, config={"width": 32})
     Phase.objects.filter(challenge=joined).update(max_params=1000)
@@ -209,17 +209,7 @@ def test_api_reports_upload_time_errors_with_code_and_detail(
     assert response.status_code == 400
     assert response.json() == {
         "error_code": "unsupported_format",
-        "detail": model_errors.UNSUPPORTED_EXTENSION.format(ending="ending in '.bin'"),
-    }
-    # No extension at all: the message speaks of the participant's file, not of the
-    # temporary file the upload was spooled to.
-    nameless = tmp_path / "weights"
-    nameless.write_bytes(tiny_checkpoint.read_bytes())
-    with nameless.open("rb") as handle:
-        response = client.post(url, {"checkpoint": handle, "architecture": "transformer_net"})
-    assert response.json() == {
-        "error_code": "unsupported_format",
-        "detail": model_errors.UNSUPPORTED_EXTENSION.format(ending="without an extension"),
+        "detail": model_errors.UNRECOGNISED_CONTENT.format(found=model_errors.FOUND_TEXT),
     }
     with tiny_checkpoint.open("rb") as handle:
         response = client.post(url, {"checkpoint": handle, "architecture": "gpt"})

@@ -8,29 +8,30 @@ import environ
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from competitions.demo import BASELINE_STEPS, DEMO_SEED, demo_seed
+from competitions.demo import DEMO_SEED, TRAINING_STEPS, demo_seed
 
 DEFAULT_PASSWORD = "atelier-demo"
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo organizer and participant, the demo challenge and its two baselines "
-        "(identity and trained), where missing."
+        "Create the demo organizer and participants, the demo challenge and its leaderboard "
+        "entries (three lengths of one starter-kit run, identity and blur baselines, a flat "
+        "colour), where missing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=DEMO_SEED, help="Image seed.")
         parser.add_argument(
-            "--baseline-steps",
+            "--training-steps",
             type=int,
-            default=BASELINE_STEPS,
-            help="Training steps of the demo's trained baseline.",
+            default=TRAINING_STEPS,
+            help="Steps of the longest demo training run (the others are shares of it).",
         )
         parser.add_argument(
-            "--no-baseline",
+            "--no-entries",
             action="store_true",
-            help="Submit no baselines (neither the identity nor the trained one).",
+            help="Submit nothing: no trained entries, no baselines.",
         )
         parser.add_argument(
             "--force",
@@ -45,10 +46,10 @@ class Command(BaseCommand):
                 "refusing under production settings without --force."
             )
         password = environ.Env().str("ATELIER_DEMO_PASSWORD", default=DEFAULT_PASSWORD)
-        steps = None if options["no_baseline"] else options["baseline_steps"]
+        steps = None if options["no_entries"] else options["training_steps"]
         if steps is not None:
-            self.stdout.write(f"Training the demo baseline if missing ({steps} steps)…")
-        result = demo_seed(password=password, seed=options["seed"], baseline_steps=steps)
+            self.stdout.write(f"Training the demo entries if missing (up to {steps} steps)…")
+        result = demo_seed(password=password, seed=options["seed"], training_steps=steps)
         challenge = result.challenge
         verb = "Created" if result.created_challenge else "Found"
         self.stdout.write(
@@ -56,5 +57,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  organizer   / {result.password}   (staff: /admin/)")
         self.stdout.write(f"  participant / {result.password}")
-        for submission in result.baselines:
-            self.stdout.write(f"  baseline queued: {submission.description} ({submission.pk})")
+        for submission in result.submissions:
+            self.stdout.write(
+                f"  queued: {submission.participant.username}: {submission.description} "
+                f"({submission.pk})"
+            )

@@ -184,10 +184,46 @@ def test_memorization_without_public_style_images() -> None:
     assert memorized(signatures, signatures, torch.zeros(0, 1024)).tolist() == [False, False]
 
 
+def _composite(**values: float) -> float:
+    baselines = {"style_baseline": 0.5, "palette_baseline": 0.2}
+    return composite(**{"memorization_rate": 0.0, **baselines, **values})
+
+
 def test_default_composite() -> None:
-    assert composite(0.5, 1.0, 0.5, 0.0) == pytest.approx(1.5 * 2.0 * 1.5)
-    assert composite(0.5, 1.0, 0.5, 0.5) == pytest.approx(1.5 * 2.0 * 1.5 * 5.5)
-    assert composite(0.0, 0.0, 1.0, 0.0) == 1.0
+    # Style and palette are measured against the unchanged photos' distances (the baselines).
+    at_baseline = {"content_distance": 0.0, "style_distance": 0.5, "palette_distance": 0.2}
+    assert _composite(**at_baseline) == pytest.approx(4.0)
+    assert _composite(**at_baseline, judge_realism=0.0) == pytest.approx(8.0)
+    half = {"content_distance": 0.5, "style_distance": 0.25, "palette_distance": 0.1}
+    assert _composite(**half, judge_realism=0.5) == pytest.approx(1.5 * 1.5 * 1.5 * 1.5)
+    assert _composite(**half, judge_realism=0.5, memorization_rate=0.5) == pytest.approx(
+        1.5**4 * 5.5
+    )
+    perfect = {"content_distance": 0.0, "style_distance": 0.0, "palette_distance": 0.0}
+    assert _composite(**perfect, judge_realism=1.0) == 1.0
+
+
+def test_no_attempt_ranks_below_a_real_stylisation() -> None:
+    """The unchanged photo keeps its content perfectly and fails on style and palette."""
+    identity = _composite(
+        content_distance=0.0, style_distance=0.5, palette_distance=0.2, judge_realism=0.1
+    )
+    stylised = _composite(
+        content_distance=0.6, style_distance=0.1, palette_distance=0.06, judge_realism=0.8
+    )
+    assert stylised < identity
+
+
+def test_a_baseline_of_zero_does_not_divide_by_zero() -> None:
+    value = composite(
+        content_distance=0.1,
+        style_distance=0.1,
+        palette_distance=0.1,
+        memorization_rate=0.0,
+        style_baseline=0.0,
+        palette_baseline=0.0,
+    )
+    assert math.isfinite(value)
 
 
 def test_every_metric_has_a_direction() -> None:
@@ -195,6 +231,7 @@ def test_every_metric_has_a_direction() -> None:
     assert METRICS[-1] == "composite"
     assert METRIC_DIRECTIONS["judge_realism"] is Direction.HIGHER
     assert METRIC_DIRECTIONS["deception_rate"] is Direction.HIGHER
+    assert METRIC_DIRECTIONS["palette_distance"] is Direction.LOWER
     lower = {name for name, way in METRIC_DIRECTIONS.items() if way is Direction.LOWER}
     assert lower == set(METRICS) - {"judge_realism", "deception_rate"}
 

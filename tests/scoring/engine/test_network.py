@@ -11,6 +11,7 @@ import torch
 
 from models.zoo.vgg import random_vgg19
 from scoring.engine import ENGINE_VERSION, ErrorCode, Fingerprint, MetricNetwork, ScoringError
+from scoring.engine.metrics import gram_matrices
 from scoring.engine.network import IMAGENET_MEAN, IMAGENET_STD, TAPS
 from tests.scoring.engine.helpers import smooth_images
 
@@ -46,8 +47,41 @@ def test_random_network_is_uncalibrated_and_fingerprinted_by_its_seed() -> None:
     network = MetricNetwork.load(None, seed=7)
     fingerprint = network.fingerprint(256)
     assert not network.calibrated
-    assert fingerprint == Fingerprint("vgg19", 64, None, 7, 256, ENGINE_VERSION)
+    assert fingerprint == Fingerprint("vgg19", 64, None, 7, 256, ENGINE_VERSION, members=3)
     assert fingerprint.as_dict()["calibrated"] is False
+
+
+def test_an_ensemble_is_its_members_side_by_side() -> None:
+    """Member m of seed s is random_vgg19(s·1000 + m); its taps are channel block m."""
+    ensemble = MetricNetwork.random(2, width=4, members=3)
+    assert ensemble.members == 3
+    images = smooth_images(2, 32)
+    features = ensemble.features(images)
+    for member in range(3):
+        alone = MetricNetwork(random_vgg19(2000 + member, width=4), weights_sha256=None, seed=0)
+        expected = alone.features(images)
+        for tap, value in features.items():
+            channels = expected[tap].shape[1]
+            block = value[:, member * channels : (member + 1) * channels]
+            assert torch.equal(block, expected[tap]), (member, tap)
+
+
+def test_ensemble_grams_are_one_per_member() -> None:
+    features = torch.rand(2, 6, 5, 5)
+    grams = gram_matrices(features, members=3)
+    assert grams.shape == (2, 3, 2, 2)
+    for member in range(3):
+        expected = gram_matrices(features[:, 2 * member : 2 * member + 2])
+        assert torch.allclose(grams[:, member], expected)
+
+
+def test_ensembles_of_two_seeds_share_no_member() -> None:
+    first = MetricNetwork.random(0, width=4, members=2).networks
+    second = MetricNetwork.random(1, width=4, members=2).networks
+    weights = [network.features[0].weight for network in (*first, *second)]
+    assert all(
+        not torch.equal(a, b) for index, a in enumerate(weights) for b in weights[index + 1 :]
+    )
 
 
 def test_fingerprint_key_depends_on_everything_in_it() -> None:

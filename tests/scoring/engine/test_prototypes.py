@@ -64,3 +64,16 @@ def test_more_prototypes_than_distinct_style_images_is_refused() -> None:
         style_prototypes(duplicated, 3)
     assert caught.value.code == ErrorCode.TOO_MANY_PROTOTYPES
     assert caught.value.message == TOO_MANY_PROTOTYPES.format(k=3, found=2)
+
+
+def test_prototypes_of_an_ensemble_keep_each_members_gram() -> None:
+    """With members×C×C Grams per image, the mean prototype is the mean of each block."""
+    generator = torch.Generator().manual_seed(0)
+    grams = {
+        "relu1_1": torch.rand(4, 3, 2, 2, generator=generator),
+        "relu2_1": torch.rand(4, 3, 5, 5, generator=generator),
+    }
+    prototypes = style_prototypes(grams, 1)
+    for tap, values in grams.items():
+        assert prototypes[tap].shape == (1, *values.shape[1:])
+        assert torch.allclose(prototypes[tap][0], values.mean(dim=0), atol=1e-6)

@@ -22,7 +22,7 @@ from scoring.engine import (
 )
 from scoring.engine.errors import BAD_OUTPUT_INDICES, INCOMPLETE_OUTPUTS
 from scoring.engine.metrics import composite
-from scoring.engine.scorer import COMPOSITE_INPUTS, INDEX_RANGE, INDEX_REPEATED, NO_JUDGE, NO_PARAMS
+from scoring.engine.scorer import INDEX_RANGE, INDEX_REPEATED, NO_JUDGE, NO_PARAMS
 from tests.scoring.engine.helpers import build_references, smooth_images
 
 
@@ -68,11 +68,25 @@ def test_every_metric_is_a_finite_number(
     assert 0.0 <= metrics["judge_realism"] <= 1.0  # type: ignore[operator]
     assert metrics["memorization_rate"] == 0.0
     assert metrics["composite"] == composite(
-        metrics["content_distance"],
-        metrics["style_distance"],
-        metrics["judge_realism"],
-        0.0,  # type: ignore[arg-type]
+        content_distance=metrics["content_distance"],  # type: ignore[arg-type]
+        style_distance=metrics["style_distance"],  # type: ignore[arg-type]
+        palette_distance=metrics["palette_distance"],  # type: ignore[arg-type]
+        memorization_rate=0.0,
+        judge_realism=metrics["judge_realism"],
+        style_baseline=result.baselines["style_distance"],
+        palette_baseline=result.baselines["palette_distance"],
     )
+    assert result.composite_from(metrics) == metrics["composite"]  # type: ignore[arg-type]
+    assert set(result.per_image) == {
+        "content_distance",
+        "style_distance",
+        "palette_distance",
+        "memorization_rate",
+        "judge_realism",
+        "deception_rate",
+    }
+    assert all(len(values) == 6 for values in result.per_image.values())
+    assert metrics["style_distance"] == pytest.approx(sum(result.per_image["style_distance"]) / 6)
     assert result.images == 6
     assert result.references_key == references.key
     assert result.as_dict()["fingerprint"]["calibrated"] is False
@@ -144,16 +158,11 @@ def test_memorization_penalises_copies_of_a_public_style_image(
     result = _score(references, tiny_network, tiny_judge, outputs, [[0, 1, 2, 3, 4, 5]])
     metrics = result.metrics
     assert metrics["memorization_rate"] == pytest.approx(2 / 6)
-    unpenalised = composite(
-        metrics["content_distance"],
-        metrics["style_distance"],
-        metrics["judge_realism"],
-        0.0,  # type: ignore[arg-type]
-    )
+    unpenalised = result.composite_from({**metrics, "memorization_rate": 0.0})  # type: ignore[dict-item]
     assert metrics["composite"] == pytest.approx(unpenalised * 4.0)
 
 
-def test_without_judge_the_judge_metrics_and_composite_are_missing(
+def test_without_judge_the_composite_takes_its_judge_free_form(
     content: torch.Tensor, style: torch.Tensor, tiny_network: MetricNetwork
 ) -> None:
     references = build_references(content, style, tiny_network, None)
@@ -167,13 +176,53 @@ def test_without_judge_the_judge_metrics_and_composite_are_missing(
         "params",
         "ms_per_image",
         "runtime_ratio",
-        "composite",
     )
     assert {name for name, value in result.metrics.items() if value is None} == set(missing)
     assert result.missing["judge_realism"] == NO_JUDGE
     assert result.missing["params"] == NO_PARAMS
-    assert result.missing["composite"] == COMPOSITE_INPUTS.format(metrics="judge_realism")
-    assert result.metrics["content_distance"] is not None
+    assert "composite" not in result.missing
+    assert not result.judged
+    metrics = result.metrics
+    assert metrics["composite"] == pytest.approx(
+        (1 + metrics["content_distance"])  # type: ignore[operator]
+        * (1 + metrics["style_distance"] / result.baselines["style_distance"])  # type: ignore[operator]
+        * (1 + metrics["palette_distance"] / result.baselines["palette_distance"])  # type: ignore[operator]
+    )
+
+
+def test_a_failed_judge_says_why_its_metrics_are_missing(
+    content: torch.Tensor, style: torch.Tensor, tiny_network: MetricNetwork
+) -> None:
+    references = build_references(content, style, tiny_network, None)
+    reason = "the challenge's judge failed its check: accuracy 0.50"
+    scorer = Scorer(references, tiny_network, None, no_judge_reason=reason)
+    scorer.update(range(6), content)
+    result = scorer.finish(generator_seconds=None, params=None)
+    assert {result.missing[name] for name in ("judge_realism", "deception_rate", "judge_fd")} == {
+        reason
+    }
+
+
+def test_the_unchanged_photos_score_their_own_baselines(
+    references: References, content: torch.Tensor, tiny_network: MetricNetwork, tiny_judge: Judge
+) -> None:
+    result = _score(references, tiny_network, tiny_judge, content, [[0, 1, 2, 3, 4, 5]])
+    assert result.metrics["style_distance"] == pytest.approx(result.baselines["style_distance"])
+    assert result.metrics["palette_distance"] == pytest.approx(result.baselines["palette_distance"])
+
+
+def test_deception_counts_outputs_above_the_calibrated_threshold(
+    references: References, content: torch.Tensor, tiny_network: MetricNetwork, tiny_judge: Judge
+) -> None:
+    outputs = _outputs(content)
+    realism = _score(references, tiny_network, tiny_judge, outputs, [[0, 1, 2, 3, 4, 5]])
+    values = sorted(realism.per_image["judge_realism"])
+    threshold = (values[2] + values[3]) / 2
+    scorer = Scorer(references, tiny_network, tiny_judge, deception_threshold=threshold)
+    scorer.update(range(6), outputs)
+    result = scorer.finish(generator_seconds=None, params=None)
+    assert result.metrics["deception_rate"] == pytest.approx(0.5)
+    assert result.deception_threshold == threshold
 
 
 def test_arbitrary_style_compares_each_output_with_its_paired_style(
