@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint format serve migrate clean
+.PHONY: demo test test-fast install lint format serve migrate clean
 
 demo: install migrate
 	$(BIN)/python manage.py seed_demo
@@ -22,6 +22,12 @@ test: install
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: nothing was tested." >&2; fi; \
 	exit $$status
+
+# The inner loop: everything but the tests marked slow (real-data validity, the demo's
+# training, worker fault injection, the browser); `make test` runs them all.
+test-fast: install
+	$(BIN)/ruff check .
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -1,15 +1,18 @@
 """What scoring a submission costs on top of running its generator, and what the cache saves.
 
 A TransformerNet at 256×256 over 32 test images on CPU, scored against a single-style
-challenge whose style set has 32 images (K = 4 prototypes, 8 of them public), with the seeded
-random-weight VGG19 and a judge of the default size. Three ways, timed in the same run, each
-repeated and interleaved with the others so that background load hits them alike; the table
-shows the fastest repeat of each:
+challenge whose style set has 32 images (K = 4 prototypes, 8 of them public), with the default
+metric network (an ensemble of three seeded random VGG19s) and a judge of the default size.
+Timed in the same run, each repeated and interleaved with the others so that background load
+hits them alike; the table shows the fastest repeat of each:
 
-- floor: the generator forward plus one metric-network forward over its outputs, nothing else;
+- floor: the generator forward plus the metric networks' forward over its outputs (all the
+  ensemble's members), nothing else;
+- floor, one VGG19: the same with a single network, what the ensemble adds to the floor;
 - engine: the generator forward plus the whole scoring pass of `scoring.engine.Scorer` (VGG
   taps, Gram matrices, content and style distances, judge probabilities and patch statistics,
-  memorization signatures, gallery PNGs, the Fréchet distance) against a reference cache built
+  memorization signatures, palette quantiles, gallery PNGs, the Fréchet distance) against a
+  reference cache built
   beforehand, as the platform builds it once per challenge;
 - straightforward: the same, but building the references again for each submission (content
   features, the style set's Gram matrices and k-means prototypes, the judge statistics of the
@@ -18,7 +21,7 @@ shows the fastest repeat of each:
 Targets: engine ≤ 1.15 × floor; straightforward ≥ 2 × engine.
 
     .venv/bin/python benchmarks/scoring_overhead.py [--width 16] [--judge-width 16]
-        [--judge-layers 2] [--repeats 3]
+        [--judge-layers 3] [--members 3] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from scoring.engine import (
     references_build,
     tensor_sha256,
 )
+from scoring.engine.network import DEFAULT_MEMBERS
 
 logger = logging.getLogger("benchmarks.scoring_overhead")
 
@@ -108,10 +112,10 @@ class Challenge:
         )
 
 
-def floor(generator: LoadedGenerator, challenge: Challenge) -> None:
+def floor(generator: LoadedGenerator, challenge: Challenge, network: MetricNetwork) -> None:
     with torch.inference_mode():
         for batch in torch.split(challenge.content, BATCH):
-            challenge.network.features(generator(batch))
+            network.features(generator(batch))
 
 
 def engine(generator: LoadedGenerator, challenge: Challenge, references: References) -> None:
@@ -141,11 +145,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="TransformerNet base width")
     parser.add_argument("--judge-width", type=int, default=JudgeSettings.width)
     parser.add_argument("--judge-layers", type=int, default=JudgeSettings.n_layers)
+    parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS)
     parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    network = MetricNetwork.random(seed=0)
+    network = MetricNetwork.random(seed=0, members=arguments.members)
+    single = MetricNetwork.random(seed=0)
     content, style = procedural_images(16, seed=3), procedural_images(16, seed=4)
     # Only the judge's size matters for timing; a few steps make a valid one.
     settings = JudgeSettings(steps=10, width=arguments.judge_width, n_layers=arguments.judge_layers)
@@ -155,9 +161,10 @@ def main() -> None:
         generator = transformer_net(arguments.width, Path(folder))
         build_seconds = timed(lambda: challenge.references())
         references = challenge.references()
-        floor(generator, challenge)  # warm-up: oneDNN builds its kernels on first use
+        floor(generator, challenge, network)  # warm-up: oneDNN builds its kernels on first use
         runs: dict[str, Callable[[], None]] = {
-            "floor": lambda: floor(generator, challenge),
+            "floor": lambda: floor(generator, challenge, network),
+            "floor, one VGG19": lambda: floor(generator, challenge, single),
             "engine": lambda: engine(generator, challenge, references),
             "straightforward": lambda: straightforward(generator, challenge),
         }
@@ -171,7 +178,8 @@ def main() -> None:
         f"TransformerNet width {arguments.width} ({judge.config['width']}-wide judge, "
         f"{judge.config['n_layers']} layers), {TEST_IMAGES} images at "
         f"{RESOLUTION}×{RESOLUTION}, batches of {BATCH}, CPU with {torch.get_num_threads()} "
-        f"threads; VGG19 width {network.width} (random, seed 0); style set of {STYLE_IMAGES} "
+        f"threads; {network.members} random VGG19s of width {network.width} (seed 0); style set "
+        f"of {STYLE_IMAGES} "
         f"images, K = {PROTOTYPES}, {PUBLIC_STYLE_IMAGES} public; best of {arguments.repeats}"
     )
     print(f"{'':<18}{'best s':>9}{'median s':>10}{'× floor':>9}")

@@ -62,7 +62,7 @@ TOO_MANY_PROTOTYPES = (
     "K = {k} style prototypes need at least {k} distinct style images; the challenge has {found}."
 )
 DEGENERATE_CONTENT = (
-    "Content image {index} has all-zero relu4_2 features, so its content distance is undefined."
+    "Content image {index} is flat (it has no layout), so its content distance is undefined."
 )
 DEGENERATE_STYLE = "A style target has an all-zero Gram matrix at {tap}."
 BAD_REFERENCES_FILE = "The reference cache file {name} cannot be read: {problem}"

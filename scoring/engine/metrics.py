@@ -46,6 +46,10 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
 METRICS = tuple(METRIC_DIRECTIONS)
 
 SIGNATURE_SIZE = 32
+# Content layouts average relu3_1 over cells of this many pixels, at least 2×2 cells.
+LAYOUT_CELL = 16
+MIN_LAYOUT_CELLS = 2
+FLAT_LAYOUT_NORM = 1e-6
 MEMORIZATION_THRESHOLD = 0.8
 MEMORIZATION_PENALTY = 9.0
 # Rec. 601 luma, the usual definition of luminance for RGB photos.
@@ -80,11 +84,28 @@ def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
     return tensors.reshape(tensors.shape[0], -1).double().pow(2).sum(dim=1)
 
 
-def content_distances(
-    outputs: torch.Tensor, references: torch.Tensor, reference_norms: torch.Tensor
-) -> torch.Tensor:
-    """‖F₄₂(out) − F₄₂(content)‖² / ‖F₄₂(content)‖² per image."""
-    return squared_norms(outputs - references.to(outputs.device)).cpu() / reference_norms
+def layouts(features: torch.Tensor, resolution: int) -> torch.Tensor:
+    """The scene layout of each image of a batch: its relu3_1 features averaged over cells of
+    LAYOUT_CELL pixels, centred per channel over the cells and scaled to unit norm (B×D,
+    float64). A flat image, which has no layout, gets the zero vector.
+
+    Centring removes what every image of a random network shares (the mean activation), which
+    otherwise makes a flat colour look closer to the photo than a real stylisation does;
+    averaging over cells keeps where things are and leaves out the brush texture.
+    """
+    cells = max(MIN_LAYOUT_CELLS, min(features.shape[-1], resolution // LAYOUT_CELL))
+    pooled = torch.nn.functional.adaptive_avg_pool2d(features.float(), cells).double()
+    centred = (pooled - pooled.mean(dim=(2, 3), keepdim=True)).reshape(features.shape[0], -1)
+    norms = centred.norm(dim=1, keepdim=True)
+    # Below this a layout is rounding noise on a flat image, not a scene.
+    return torch.where(norms > FLAT_LAYOUT_NORM, centred / norms.clamp_min(1e-300), 0.0)
+
+
+def content_distances(outputs: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """1 − cos(layout(out), layout(content)) per image: 0 for the photo itself, about 1 for an
+    image that shares nothing of its scene (a flat colour, an unrelated picture)."""
+    # + 0.0 turns the -0.0 of clamping a rounding error into 0.0.
+    return (1.0 - (outputs.cpu() * references).sum(dim=1)).clamp_min(0.0) + 0.0
 
 
 def style_distances(

@@ -45,6 +45,8 @@ DEFAULT_MEMBERS = 3
 
 STYLE_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_TAP = "relu4_2"
+# The tap whose spatial layout the content distance compares (README: Content).
+LAYOUT_TAP = "relu3_1"
 TAPS = {
     "relu1_1": vgg.RELU1_1,
     "relu2_1": vgg.RELU2_1,

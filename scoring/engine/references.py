@@ -45,12 +45,13 @@ from scoring.engine.judge import Judge
 from scoring.engine.metrics import (
     PatchStatistics,
     gram_matrices,
+    layouts,
     mirrored,
     squared_norms,
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import CONTENT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
+from scoring.engine.network import LAYOUT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.prototypes import style_prototypes
 
@@ -123,8 +124,7 @@ class References:
     fingerprint: Fingerprint
     task_kind: TaskKind
     judge_sha256: str | None
-    content_features: torch.Tensor
-    content_norms: torch.Tensor
+    content_layouts: torch.Tensor
     content_signatures: torch.Tensor
     style_targets: dict[str, torch.Tensor]
     style_norms: dict[str, torch.Tensor]
@@ -139,7 +139,7 @@ class References:
     @property
     def count(self) -> int:
         """How many test images (content images of the subset) the cache covers."""
-        return int(self.content_features.shape[0])
+        return int(self.content_layouts.shape[0])
 
     @property
     def resolution(self) -> int:
@@ -154,8 +154,7 @@ class References:
 
     def to_bytes(self) -> bytes:
         tensors = {
-            "content_features": self.content_features,
-            "content_norms": self.content_norms,
+            "content_layouts": self.content_layouts,
             "content_signatures": self.content_signatures,
             "palette_targets": self.palette_targets,
             "photo_style_distances": self.photo_style_distances,
@@ -195,8 +194,7 @@ class References:
                 fingerprint=Fingerprint.from_dict(json.loads(metadata["fingerprint"])),
                 task_kind=TaskKind(metadata["task_kind"]),
                 judge_sha256=metadata["judge_sha256"] or None,
-                content_features=tensors["content_features"],
-                content_norms=tensors["content_norms"],
+                content_layouts=tensors["content_layouts"],
                 content_signatures=tensors["content_signatures"],
                 style_targets={tap: tensors[f"style_targets.{tap}"] for tap in STYLE_TAPS},
                 style_norms={tap: tensors[f"style_norms.{tap}"] for tap in STYLE_TAPS},
@@ -287,9 +285,8 @@ def references_build(
         None if spec.style_pairing is None else torch.tensor(spec.style_pairing, dtype=torch.int64)
     )
     with deterministic():
-        content_features, content_grams = _content_features(content, network, batch_size)
-        content_norms = squared_norms(content_features)
-        degenerate = torch.nonzero(content_norms == 0).flatten().tolist()
+        content_layouts, content_grams = _content_features(content, network, batch_size)
+        degenerate = torch.nonzero(squared_norms(content_layouts) == 0).flatten().tolist()
         if degenerate:
             message = DEGENERATE_CONTENT.format(index=degenerate[0])
             raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, message)
@@ -312,8 +309,7 @@ def references_build(
             fingerprint=fingerprint,
             task_kind=spec.task_kind,
             judge_sha256=judge_sha256,
-            content_features=content_features,
-            content_norms=content_norms,
+            content_layouts=content_layouts,
             content_signatures=structural_signatures(content),
             style_targets=targets,
             style_norms=style_norms,
@@ -342,12 +338,12 @@ def references_build(
 def _content_features(
     content: torch.Tensor, network: MetricNetwork, batch_size: int
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """relu4_2 features of the test photos, and their style Grams (for the baselines)."""
+    """The layouts of the test photos, and their style Grams (for the baselines)."""
     features: list[torch.Tensor] = []
     grams: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
     for batch in torch.split(content, batch_size):
         taps = network.features(batch)
-        features.append(taps[CONTENT_TAP].float().cpu().contiguous())
+        features.append(layouts(taps[LAYOUT_TAP], batch.shape[-1]).cpu().contiguous())
         for tap in STYLE_TAPS:
             grams[tap].append(gram_matrices(taps[tap], network.members).cpu())
     return torch.cat(features), {tap: torch.cat(values) for tap, values in grams.items()}

@@ -47,12 +47,13 @@ from scoring.engine.metrics import (
     frechet_distance,
     gram_matrices,
     is_number,
+    layouts,
     memorized,
     paired_style_distances,
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import CONTENT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
+from scoring.engine.network import LAYOUT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.references import References, nearest_or_paired
 
@@ -188,9 +189,8 @@ class Scorer:
             features, seconds = self.network.timed_features(outputs)
             self.metric_seconds += seconds
             self._content[index] = content_distances(
-                features[CONTENT_TAP],
-                references.content_features[index],
-                references.content_norms[index],
+                layouts(features[LAYOUT_TAP], references.resolution),
+                references.content_layouts[index],
             )
             grams = {tap: gram_matrices(features[tap], self.network.members) for tap in STYLE_TAPS}
             del features

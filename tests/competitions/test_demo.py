@@ -123,6 +123,27 @@ def test_the_demo_leaderboard_ranks_its_entries_as_a_person_would() -> None:
     for submission in submissions:
         assert submission_score(submission_id=str(submission.pk), worker="test") == "scored"
     phase = Phase.objects.get(challenge__slug=DEMO_SLUG)
+    # Every metric of every result, so that a failure shows why the order came out as it did.
+    metrics = {
+        (
+            result.submission.participant.username,
+            result.submission.description[:16],
+            result.leaderboard,
+        ): {
+            name: round(getattr(result, name), 3)
+            for name in (
+                "composite",
+                "content_distance",
+                "style_distance",
+                "palette_distance",
+                "judge_realism",
+                "memorization_rate",
+            )
+            if getattr(result, name) is not None
+        }
+        for result in Result.objects.select_related("submission__participant")
+    }
+    print(metrics)
     for board in ("public", "private"):
         rows = selectors.leaderboard_rows(phase=phase, board=board)
         order = [(row.participant, row.description, row.scores["composite"]) for row in rows]

@@ -33,7 +33,7 @@ from tests.scoring.engine.helpers import REALWORLD
 
 # The scores are computed once for the module (below); the marker makes pytest-django create
 # the test database even when this module runs alone.
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 RESOLUTION = 256
 JUDGED = "candy"

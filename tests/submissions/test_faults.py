@@ -23,7 +23,7 @@ from tests.factories import make_challenge
 from tests.models.checkpoint_files import random_network, save_safetensors
 from tests.submissions.processes import Celery, wait_for, worker_environment
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 HEARTBEAT_TIMEOUT_S = 8
 FINISH_WITHIN_S = 240
 REDIS_START = [

@@ -21,6 +21,7 @@ from scoring.engine.metrics import (
     frechet_distance,
     gram_matrices,
     is_number,
+    layouts,
     memorized,
     mirrored,
     paired_style_distances,
@@ -44,11 +45,24 @@ def test_gram_matrix_is_the_same_for_channels_last_features() -> None:
     torch.testing.assert_close(channels_last, expected)
 
 
-def test_content_distance_is_the_relative_squared_error() -> None:
-    reference = torch.tensor([[[[3.0, 4.0]]]])  # ‖P‖² = 25
-    output = torch.tensor([[[[3.0, 6.0]]]])  # ‖F − P‖² = 4
-    norms = torch.tensor([25.0], dtype=torch.float64)
-    assert content_distances(output, reference, norms).tolist() == [4 / 25]
+def test_a_layout_is_the_centred_unit_norm_cell_average() -> None:
+    # One channel, 4×4 at resolution 32: cells of 16 pixels make a 2×2 grid of 2×2 blocks.
+    features = torch.tensor([[[[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0], [5.0] * 4, [5.0] * 4]]])
+    expected = torch.tensor([[-2.5, -0.5, 1.5, 1.5]], dtype=torch.float64) / math.sqrt(11)
+    torch.testing.assert_close(layouts(features, 32), expected)
+    flat = torch.full((1, 1, 4, 4), 7.0)
+    assert layouts(flat, 32).abs().max().item() == 0.0
+
+
+def test_content_distance_is_one_minus_the_cosine_of_the_layouts() -> None:
+    scene = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    reference = layouts(scene, 64)
+    assert content_distances(layouts(scene, 64), reference).item() == pytest.approx(0.0)
+    # Brighter or with more contrast, the scene is the same scene.
+    assert content_distances(layouts(3 * scene + 1, 64), reference).item() == pytest.approx(0.0)
+    assert content_distances(layouts(-scene, 64), reference).item() == pytest.approx(2.0)
+    flat = torch.full_like(scene, 0.5)
+    assert content_distances(layouts(flat, 64), reference).item() == 1.0
 
 
 def test_style_distance_averages_relative_gram_errors_over_the_layers() -> None:

@@ -21,6 +21,7 @@ from scoring.engine import (
     references_stale,
 )
 from scoring.engine.errors import STALE_REFERENCES
+from scoring.engine.metrics import layouts
 from scoring.engine.references import PAIRING_MISMATCH
 from tests.scoring.engine.helpers import build_references, smooth_images, spec_for
 
@@ -36,9 +37,9 @@ def test_references_hold_what_scoring_needs(
     assert references.count == 6
     assert references.resolution == 32
     assert references.task_kind == TaskKind.SINGLE_STYLE
-    expected = tiny_network.features(content)["relu4_2"]
-    torch.testing.assert_close(references.content_features, expected.contiguous())
-    assert references.content_norms.dtype == torch.float64
+    expected = layouts(tiny_network.features(content)["relu3_1"], 32)
+    torch.testing.assert_close(references.content_layouts, expected)
+    assert references.content_layouts.dtype == torch.float64
     assert {
         tap: target.shape[0] for tap, target in references.style_targets.items()
     } == dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1)
@@ -66,7 +67,7 @@ def test_round_trip_through_a_file(
     assert loaded.fingerprint == references.fingerprint
     assert loaded.judge_sha256 == references.judge_sha256
     assert loaded.style_pairing is None
-    assert torch.equal(loaded.content_features, references.content_features)
+    assert torch.equal(loaded.content_layouts, references.content_layouts)
     assert torch.equal(loaded.judge_covariance, references.judge_covariance)  # type: ignore[arg-type]
     assert all(
         torch.equal(loaded.style_targets[tap], references.style_targets[tap])

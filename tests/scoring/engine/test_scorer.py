@@ -96,7 +96,7 @@ def test_unchanged_photos_have_zero_content_distance(
     references: References, content: torch.Tensor, tiny_network: MetricNetwork, tiny_judge: Judge
 ) -> None:
     result = _score(references, tiny_network, tiny_judge, content, [[0, 1, 2, 3, 4, 5]])
-    assert result.metrics["content_distance"] == 0.0
+    assert result.metrics["content_distance"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_same_outputs_scored_twice_give_identical_numbers(
