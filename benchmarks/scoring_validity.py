@@ -296,6 +296,8 @@ def judge_checks(runs: list[Run], entries: dict[str, list[Entry]]) -> list[Check
     deception = []
     for run in runs:
         for slug, scores in run.scores.items():
+            if run.judges[slug]["status"] != "ready":
+                continue  # a failed judge never scores: its failure is the check above
             identity = scores["identity"].get("deception_rate")
             if identity is not None and identity > IDENTITY_DECEPTION_MAX:
                 deception.append(f"{run.label}/{slug}: identity {identity:.2f}")

@@ -311,7 +311,7 @@ def _trained_entries(
         if (name, description) in present:
             continue
         logger.info("training the demo entry of %s: %d steps", name, length)
-        result = baseline_train(challenge=challenge, settings=settings, output_dir=run)
+        result = baseline_train(challenge=challenge, settings=settings, output_dir=run, resume=True)
         assert result.checkpoint is not None
         copy = folder / f"{name}.safetensors"
         copy.write_bytes(result.checkpoint.read_bytes())

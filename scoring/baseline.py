@@ -77,8 +77,10 @@ def baseline_train(
     output_dir: Path,
     device: str = "cpu",
     progress: Callable[[StepLosses, int], None] | None = None,
+    resume: bool = False,
 ) -> TrainingResult:
-    """Train on the challenge's public photos and style images with the scorer's VGG19."""
+    """Train on the challenge's public photos and style images with the scorer's VGG19;
+    `resume` continues the run saved in `output_dir` up to the new `settings.steps`."""
     public = challenge.images.filter(split=ChallengeImage.Split.PUBLIC).order_by("sha256")
     content = list(public.filter(kind=ChallengeImage.Kind.CONTENT))
     styles = list(public.filter(kind=ChallengeImage.Kind.STYLE))
@@ -93,6 +95,7 @@ def baseline_train(
             device=device,
             vgg=metric_network(device).network,
             progress=progress,
+            resume=resume,
         )
     except TrainingError as error:
         raise ApplicationError(error.code, error.message) from error
