@@ -115,7 +115,7 @@ class Challenge:
 def floor(generator: LoadedGenerator, challenge: Challenge, network: MetricNetwork) -> None:
     with torch.inference_mode():
         for batch in torch.split(challenge.content, BATCH):
-            network.features(generator(batch))
+            network.member_features(generator(batch))
 
 
 def engine(generator: LoadedGenerator, challenge: Challenge, references: References) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TypeGuard
 
@@ -60,14 +60,21 @@ FRECHET_EPSILON = 1e-6
 FRECHET_IMAGINARY_TOLERANCE = 1e-3
 
 
-def gram_matrices(features: torch.Tensor, members: int = 1) -> torch.Tensor:
+def gram_matrices(
+    features: torch.Tensor | Sequence[torch.Tensor], members: int = 1
+) -> torch.Tensor:
     """G = F Fᵀ / (C·H·W) for each image of a B×C×H×W batch, as B×C×C float32.
 
     With `members` > 1 (an ensemble's activations side by side along the channels), one Gram
     matrix per member: B×members×C×C with C = channels ÷ members. The product runs on a
     B×(H·W)×C view, which is free for the channels_last activations the metric network returns
-    on CPU.
+    on CPU. A sequence of tensors is an ensemble's activations member by member (what
+    `MetricNetwork.member_features` gives): the same B×members×C×C without splitting a copy.
     """
+    if not isinstance(features, torch.Tensor):
+        if len(features) == 1:
+            return gram_matrices(features[0])
+        return torch.stack([gram_matrices(member) for member in features], dim=1)
     batch, channels, height, width = features.shape
     flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
     if members == 1:
@@ -80,22 +87,29 @@ def gram_matrices(features: torch.Tensor, members: int = 1) -> torch.Tensor:
 
 
 def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
-    """‖x‖² of each item of a batch, squared and summed in float64."""
-    return tensors.reshape(tensors.shape[0], -1).double().pow(2).sum(dim=1)
+    """‖x‖² of each item of a batch: the squares summed in float64 (not squared in it: a
+    float64 copy of a batch of Gram matrices costs more than the sum)."""
+    flat = tensors.reshape(tensors.shape[0], -1)
+    return (flat * flat).sum(dim=1, dtype=torch.float64)
 
 
-def layouts(features: torch.Tensor, resolution: int) -> torch.Tensor:
+def layouts(features: torch.Tensor | Sequence[torch.Tensor], resolution: int) -> torch.Tensor:
     """The scene layout of each image of a batch: its relu3_1 features averaged over cells of
     LAYOUT_CELL pixels, centred per channel over the cells and scaled to unit norm (B×D,
     float64). A flat image, which has no layout, gets the zero vector.
 
     Centring removes what every image of a random network shares (the mean activation), which
     otherwise makes a flat colour look closer to the photo than a real stylisation does;
-    averaging over cells keeps where things are and leaves out the brush texture.
+    averaging over cells keeps where things are and leaves out the brush texture. A sequence
+    of tensors is an ensemble's activations member by member, taken side by side.
     """
-    cells = max(MIN_LAYOUT_CELLS, min(features.shape[-1], resolution // LAYOUT_CELL))
-    pooled = torch.nn.functional.adaptive_avg_pool2d(features.float(), cells).double()
-    centred = (pooled - pooled.mean(dim=(2, 3), keepdim=True)).reshape(features.shape[0], -1)
+    members = [features] if isinstance(features, torch.Tensor) else list(features)
+    cells = max(MIN_LAYOUT_CELLS, min(members[0].shape[-1], resolution // LAYOUT_CELL))
+    pooled = torch.cat(
+        [torch.nn.functional.adaptive_avg_pool2d(member.float(), cells) for member in members],
+        dim=1,
+    ).double()
+    centred = (pooled - pooled.mean(dim=(2, 3), keepdim=True)).reshape(pooled.shape[0], -1)
     norms = centred.norm(dim=1, keepdim=True)
     # Below this a layout is rounding noise on a flat image, not a scene.
     return torch.where(norms > FLAT_LAYOUT_NORM, centred / norms.clamp_min(1e-300), 0.0)

@@ -342,10 +342,12 @@ def _content_features(
     features: list[torch.Tensor] = []
     grams: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
     for batch in torch.split(content, batch_size):
-        taps = network.features(batch)
-        features.append(layouts(taps[LAYOUT_TAP], batch.shape[-1]).cpu().contiguous())
+        members = network.member_features(batch)
+        features.append(
+            layouts([member[LAYOUT_TAP] for member in members], batch.shape[-1]).cpu().contiguous()
+        )
         for tap in STYLE_TAPS:
-            grams[tap].append(gram_matrices(taps[tap], network.members).cpu())
+            grams[tap].append(gram_matrices([member[tap] for member in members]).cpu())
     return torch.cat(features), {tap: torch.cat(values) for tap, values in grams.items()}
 
 
@@ -369,9 +371,9 @@ def _style_grams(
 ) -> dict[str, torch.Tensor]:
     per_batch: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
     for batch in torch.split(style, batch_size):
-        features = network.features(batch, STYLE_TAPS)
+        members = network.member_features(batch, STYLE_TAPS)
         for tap in STYLE_TAPS:
-            per_batch[tap].append(gram_matrices(features[tap], network.members).cpu())
+            per_batch[tap].append(gram_matrices([member[tap] for member in members]).cpu())
     return {tap: torch.cat(grams) for tap, grams in per_batch.items()}
 
 

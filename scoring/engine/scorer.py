@@ -186,14 +186,14 @@ class Scorer:
         index = self._checked_indices(indices, outputs.shape[0])
         references = self.references
         with deterministic():
-            features, seconds = self.network.timed_features(outputs)
+            members, seconds = self.network.timed_member_features(outputs)
             self.metric_seconds += seconds
             self._content[index] = content_distances(
-                layouts(features[LAYOUT_TAP], references.resolution),
+                layouts([member[LAYOUT_TAP] for member in members], references.resolution),
                 references.content_layouts[index],
             )
-            grams = {tap: gram_matrices(features[tap], self.network.members) for tap in STYLE_TAPS}
-            del features
+            grams = {tap: gram_matrices([member[tap] for member in members]) for tap in STYLE_TAPS}
+            del members
             pairing = None if references.style_pairing is None else references.style_pairing[index]
             if pairing is None:
                 distances = style_distances(grams, references.style_targets, references.style_norms)

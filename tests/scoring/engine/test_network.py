@@ -73,6 +73,9 @@ def test_ensemble_grams_are_one_per_member() -> None:
     for member in range(3):
         expected = gram_matrices(features[:, 2 * member : 2 * member + 2])
         assert torch.allclose(grams[:, member], expected)
+    # Member by member (what member_features gives), the same matrices without the split.
+    members = [features[:, 2 * member : 2 * member + 2] for member in range(3)]
+    torch.testing.assert_close(gram_matrices(members), grams)
 
 
 def test_ensembles_of_two_seeds_share_no_member() -> None:
