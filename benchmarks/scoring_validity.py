@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PIL import Image
 from scipy.stats import kendalltau
 
 if TYPE_CHECKING:
@@ -114,20 +113,9 @@ def public_photos(photos: list[Path], folder: Path) -> tuple[list[Path], list[Pa
     if len(photos) >= SPLIT_PHOTOS_FROM:
         public = photos[::3]
         return [photo for photo in photos if photo not in public], public
-    folder.mkdir(parents=True, exist_ok=True)
-    crops = []
-    for photo in photos:
-        with Image.open(photo) as opened:
-            image = opened.convert("RGB")
-        width, height = image.size
-        side = min(width, height) // 2
-        for corner, (left, top) in enumerate(
-            [(0, 0), (width - side, 0), (0, height - side), (width - side, height - side)]
-        ):
-            path = folder / f"{photo.stem}-corner{corner}.png"
-            image.crop((left, top, left + side, top + side)).save(path)
-            crops.append(path)
-    return photos, crops
+    from scoring.validity import corner_crops
+
+    return photos, corner_crops(photos, folder)
 
 
 def checkpoint_entries(realworld: Path, style: str | None) -> list[Entry]:

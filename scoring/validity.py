@@ -97,6 +97,27 @@ CONTROLS: dict[str, Control] = {
 }
 
 
+def corner_crops(photos: Sequence[Path], folder: Path) -> list[Path]:
+    """The four corner squares (half the short side) of each photo, at its own resolution,
+    saved in `folder`: other framings of the same scenes, never the photos themselves."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    crops = []
+    for photo in photos:
+        with Image.open(photo) as opened:
+            image = opened.convert("RGB")
+        width, height = image.size
+        side = min(width, height) // 2
+        for corner, (left, top) in enumerate(
+            [(0, 0), (width - side, 0), (0, height - side), (width - side, height - side)]
+        ):
+            path = folder / f"{photo.stem}-corner{corner}.png"
+            image.crop((left, top, left + side, top + side)).save(path)
+            crops.append(path)
+    return crops
+
+
 @dataclass(frozen=True)
 class ChallengeImages:
     """What a validity challenge is made of, as files: the bundle import normalises them."""

@@ -13,7 +13,6 @@ distractors, three network and three judge seeds).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +25,7 @@ from scoring.validity import (
     CONTROLS,
     ChallengeImages,
     challenge_score,
+    corner_crops,
     style_images_of,
     validity_challenge_create,
 )
@@ -38,25 +38,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 RESOLUTION = 256
 JUDGED = "candy"
 STYLES = ("candy", "mosaic")
-
-
-def corner_crops(photos: list[Path], folder: Path) -> list[Path]:
-    """The four corner squares (half the short side) of each photo, at its own resolution."""
-    from PIL import Image
-
-    crops = []
-    for photo in photos:
-        with Image.open(photo) as opened:
-            image = opened.convert("RGB")
-        width, height = image.size
-        side = min(width, height) // 2
-        for corner, (left, top) in enumerate(
-            [(0, 0), (width - side, 0), (0, height - side), (width - side, height - side)]
-        ):
-            path = folder / f"{photo.stem}-{corner}.png"
-            image.crop((left, top, left + side, top + side)).save(path)
-            crops.append(path)
-    return crops
 
 
 @pytest.fixture(scope="module")
