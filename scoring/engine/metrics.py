@@ -60,16 +60,13 @@ FRECHET_EPSILON = 1e-6
 FRECHET_IMAGINARY_TOLERANCE = 1e-3
 
 
-def gram_matrices(
-    features: torch.Tensor | Sequence[torch.Tensor], members: int = 1
-) -> torch.Tensor:
+def gram_matrices(features: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     """G = F Fᵀ / (C·H·W) for each image of a B×C×H×W batch, as B×C×C float32.
 
-    With `members` > 1 (an ensemble's activations side by side along the channels), one Gram
-    matrix per member: B×members×C×C with C = channels ÷ members. The product runs on a
-    B×(H·W)×C view, which is free for the channels_last activations the metric network returns
-    on CPU. A sequence of tensors is an ensemble's activations member by member (what
-    `MetricNetwork.member_features` gives): the same B×members×C×C without splitting a copy.
+    The product runs on a B×(H·W)×C view, which is free for the channels_last activations the
+    metric network returns on CPU. A sequence of tensors is an ensemble's activations member
+    by member (what `MetricNetwork.member_features` gives): one Gram matrix per member,
+    B×members×C×C (a single member gives B×C×C).
     """
     if not isinstance(features, torch.Tensor):
         if len(features) == 1:
@@ -77,13 +74,7 @@ def gram_matrices(
         return torch.stack([gram_matrices(member) for member in features], dim=1)
     batch, channels, height, width = features.shape
     flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-    if members == 1:
-        return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
-    size = channels // members
-    blocks = flat.reshape(batch, height * width, members, size).permute(0, 2, 1, 3)
-    blocks = blocks.reshape(batch * members, height * width, size)
-    grams = torch.bmm(blocks.transpose(1, 2), blocks) / (size * height * width)
-    return grams.reshape(batch, members, size, size)
+    return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
 
 
 def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
