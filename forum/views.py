@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from competitions.views import TABS
 from config.errors import ApplicationError
+from config.parsing import query_int
 from forum import errors, selectors, services
 from forum.forms import PostEditForm, ReplyForm, ThreadForm
 from forum.models import Post, Thread
@@ -45,10 +46,6 @@ def _context(viewer: ForumViewer, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() else 1
-
-
 def _post_url(viewer: ForumViewer, post: Post) -> str:
     page = selectors.post_page_number(viewer=viewer, post=post)
     url = reverse("forum_thread", args=[viewer.challenge.slug, post.thread_id])
@@ -66,7 +63,7 @@ def thread_list(request: HttpRequest, slug: str) -> HttpResponse:
     viewer = selectors.forum_viewer_get(slug=slug, user=request.user)
     page = selectors.page_get(
         selectors.threads_visible(viewer),
-        number=_number(request.GET.get("page")),
+        number=query_int(request.GET.get("page")) or 1,
         size=selectors.THREADS_PER_PAGE,
     )
     return render(request, "forum/thread_list.html", _context(viewer, page=page))
@@ -109,7 +106,7 @@ def _thread_page(
 ) -> HttpResponse:
     page = selectors.page_get(
         selectors.posts_visible(viewer=viewer, thread=thread),
-        number=_number(request.GET.get("page")),
+        number=query_int(request.GET.get("page")) or 1,
         size=selectors.POSTS_PER_PAGE,
     )
     context = _context(
@@ -127,10 +124,11 @@ def thread_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     viewer = selectors.forum_viewer_get(slug=slug, user=request.user)
     thread = selectors.thread_get_visible(viewer=viewer, pk=pk)
     quoted = None
-    quote = request.GET.get("quote", "")
-    if quote.isdigit():
+    # Anything but a post number (see query_int) is ignored: the page shows no quote.
+    quote = query_int(request.GET.get("quote"))
+    if quote is not None:
         try:
-            quoted = selectors.quote_get(viewer=viewer, thread=thread, pk=int(quote))
+            quoted = selectors.quote_get(viewer=viewer, thread=thread, pk=quote)
         except ApplicationError as error:
             messages.error(request, error.message)
     form = ReplyForm(initial={"quote": quoted.pk if quoted else None})

@@ -3,7 +3,6 @@ and selecting submissions for the final ranking."""
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 from urllib.parse import urlencode
@@ -20,7 +19,9 @@ from django.views.decorators.http import require_POST
 from PIL import Image
 
 from competitions.views import TABS
+from config.csv_export import SafeCSVWriter
 from config.errors import ApplicationError
+from config.parsing import query_int
 from config.redirects import redirect_back
 from leaderboard import ranking, selectors
 from leaderboard.charts import best_score_chart
@@ -66,7 +67,7 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         phase=phase,
         board=board,
         user=request.user,
-        page=_number(request.GET.get("page")),
+        page=query_int(request.GET.get("page")) or 1,
         sort=request.GET.get("sort", ""),
     )
     summary = page.summary
@@ -98,10 +99,6 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         }
     )
     return render(request, "leaderboard/board.html", context)
-
-
-def _number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() else 1
 
 
 def _row(
@@ -194,7 +191,7 @@ def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
     # `_low` and a `_high` column for each metric some row has an interval of.
     bounded = [name for name in METRICS if any(name in row.intervals for row in rows)]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCSVWriter(buffer)
     writer.writerow(
         ["rank", "participant", "submission", "is_baseline", "selection", "score", *METRICS,
          "calibrated", "stale", "submissions", "last_submitted_at",
@@ -214,8 +211,10 @@ def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(value)
+def _cell(value: float | None) -> float | str:
+    """A number as a number (written in full, as repr does), so the CSV writer never takes a
+    negative value for text to escape."""
+    return "" if value is None else float(value)
 
 
 def leaderboard_gallery_image(

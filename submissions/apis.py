@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from competitions.selectors import challenge_get_visible
 from config.api import IntervalField, paginated_response
 from config.errors import ApplicationError
+from config.parsing import JSONSerializerField
 from config.uploads import upload_too_large_message
 from models.io_range import IORange
 from submissions import selectors
@@ -88,7 +89,7 @@ class ChallengeSubmissionsApi(APIView):
         checkpoint = serializers.FileField()
         architecture = serializers.CharField(max_length=50)
         io_range = serializers.ChoiceField(choices=[r.value for r in IORange], required=False)
-        config = serializers.JSONField(required=False)
+        config = JSONSerializerField(required=False)
         description = serializers.CharField(max_length=500, required=False, allow_blank=True)
         phase = serializers.CharField(max_length=100, required=False)
         is_baseline = serializers.BooleanField(required=False, default=False)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 
+from config.parsing import JSONFormField
 from models.architectures import architectures
 from models.io_range import IORange
 
@@ -32,7 +32,7 @@ class SubmissionForm(forms.Form):
         label="Pixel range",
         help_text="What your generator takes and returns; the platform converts from and to it.",
     )
-    config = forms.CharField(
+    config = JSONFormField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"width": 16}'}),
         help_text="Optional: the settings you trained with; any that disagree with the weights "
@@ -53,14 +53,9 @@ class SubmissionForm(forms.Form):
         self.fields["phase"].choices = [(name, name) for name in phases]
 
     def clean_config(self) -> dict[str, Any] | None:
-        text = self.cleaned_data["config"].strip()
-        if not text:
-            return None
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise forms.ValidationError(CONFIG_NOT_JSON, code="config_not_json") from error
-        if not isinstance(value, dict):
+        # Malformed, too large or too deep is refused by the field; any other JSON here.
+        value = self.cleaned_data["config"]
+        if value is not None and not isinstance(value, dict):
             raise forms.ValidationError(CONFIG_NOT_JSON, code="config_not_json")
         return value
 

@@ -19,6 +19,7 @@ from competitions.models import Challenge
 from competitions.selectors import challenge_get_visible, participation_for, user_organizes
 from competitions.views import TABS
 from config.errors import ApplicationError
+from config.parsing import query_int
 from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
 from leaderboard.selectors import final_selections
@@ -196,7 +197,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
     pages = Paginator(
         mine.order_by("-created_at").prefetch_related(public_results), SUBMISSIONS_PER_PAGE
     )
-    page = pages.get_page(request.GET.get("page"))
+    page = pages.get_page(query_int(request.GET.get("page")) or 1)
     selections = final_selections(submissions=page.object_list, user=request.user)
     context = {
         "challenge": challenge,

@@ -149,6 +149,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    # JSON bodies within ATELIER_JSON_MAX_DEPTH / _BYTES (config/parsing.py), else 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsing.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": env.int("ATELIER_API_PAGE_SIZE", default=20),
     # Anonymous clients by IP, signed-in ones by user; views with a ``throttle_scope`` (joining,
     # uploading a submission) also count against that scope's stricter rate.
@@ -215,6 +221,15 @@ ATELIER_BUNDLE_MAX_BYTES = env.int("ATELIER_BUNDLE_MAX_BYTES", default=2 * 1024*
 # The largest request body with files (checkpoints, bundles) read at all; a phase's own
 # checkpoint limit is checked after the upload, against the file.
 ATELIER_MAX_UPLOAD_BYTES = env.int("ATELIER_MAX_UPLOAD_BYTES", default=1024**3)
+# Each upload is validated in a child process under these limits (issue 18), so that no file
+# can stall or bloat the web process; a valid 2 MB checkpoint takes well under a second.
+ATELIER_VALIDATION_TIME_LIMIT_S = env.float("ATELIER_VALIDATION_TIME_LIMIT_S", default=30.0)
+ATELIER_VALIDATION_MEMORY_LIMIT_MB = env.int("ATELIER_VALIDATION_MEMORY_LIMIT_MB", default=2048)
+# JSON from requests (API bodies, the submission's config): deeper nesting would exhaust the
+# decoder's recursion. No legitimate document comes near either limit; 2 MiB leaves a forum
+# post of 1 MiB, far over its length limit, to be told its length rather than refused unread.
+ATELIER_JSON_MAX_DEPTH = env.int("ATELIER_JSON_MAX_DEPTH", default=64)
+ATELIER_JSON_MAX_BYTES = env.int("ATELIER_JSON_MAX_BYTES", default=2 * 1024**2)
 # --- Scoring --------------------------------------------------------------------------------
 # The metric network: torchvision's vgg19-dcbb9e9d.pth (or a safetensors copy) when given,
 # else a VGG19 with seeded random weights (results are then marked "uncalibrated").
