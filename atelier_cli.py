@@ -12,15 +12,18 @@ import argparse
 import json
 import math
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -32,6 +35,25 @@ DEFAULT_CONFIG = "~/.config/atelier/config.toml"
 ARCHITECTURES = ("transformer_net", "resnet_generator", "unet_generator", "adain", "exported")
 IO_RANGES = ("0-1", "0-255", "-1-1")
 ACTIVE = ("queued", "running")
+STATUSES = (*ACTIVE, "scored", "failed", "cancelled")
+
+# How many bytes the upload reads and sends at a time.
+UPLOAD_CHUNK = 256 * 1024
+# (connect, read) timeouts in seconds, for each socket operation; an upload's answer waits for
+# the server to check the checkpoint, which takes longer than an ordinary request.
+REQUEST_TIMEOUT = (10, 60)
+UPLOAD_TIMEOUT = (10, 600)
+# The deadline of a whole request, in seconds: the timeouts above bound each socket operation
+# only, and a server that sends a byte now and then would keep the client waiting forever.
+REQUEST_DEADLINE_S = 120.0
+UPLOAD_DEADLINE_S = 3600.0
+# The API's answers are a few kilobytes; anything much larger is not one.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+# Redirects followed within the server's own address (scheme, host and port), for reads only.
+MAX_REDIRECTS = 5
+# The longest text from the server shown as it is.
+MAX_TEXT = 500
 
 # Exit codes: stable, so that scripts can tell "try again later" from "fix your input".
 EXIT_OK = 0
@@ -44,6 +66,7 @@ EXIT_SERVER = 6
 EXIT_CONNECTION = 7
 EXIT_TIMEOUT = 8
 EXIT_LOCAL_FILE = 9
+EXIT_INTERNAL = 10
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = f"""\
@@ -54,10 +77,13 @@ exit codes:
   {EXIT_AUTH}    no API token, or the server refused it (401)
   {EXIT_REFUSED}    the server refused the request (other 4xx: quota, validation, not found...)
   {EXIT_THROTTLED}    too many requests (429): wait and try again
-  {EXIT_SERVER}    the server failed (5xx) or answered something unexpected
-  {EXIT_CONNECTION}    the server could not be reached
+  {EXIT_SERVER}    the server failed (5xx) or answered something unexpected (not the JSON
+       expected, too large, or a redirect to another address)
+  {EXIT_CONNECTION}    the server could not be reached, did not answer within the request
+       deadline, or broke the connection while answering
   {EXIT_TIMEOUT}    --wait gave up after --timeout seconds
   {EXIT_LOCAL_FILE}    the checkpoint file is missing or unreadable
+  {EXIT_INTERNAL}   an error inside atelier itself (a bug: please report it)
 
 configuration:
   ATELIER_TOKEN   API token (else `token` in the configuration file)
@@ -65,14 +91,11 @@ configuration:
   ATELIER_CONFIG  configuration file (default {DEFAULT_CONFIG}), TOML:
                     url = "https://atelier.example.org"
                     token = "0123abcd..."
+  ATELIER_REQUEST_DEADLINE
+                  seconds one request may take in all, connecting, sending and reading
+                  (default {REQUEST_DEADLINE_S:g}; an upload {UPLOAD_DEADLINE_S:g})
 """
 
-# How many bytes the upload reads and sends at a time.
-UPLOAD_CHUNK = 256 * 1024
-# (connect, read) timeouts in seconds; an upload's answer waits for the server to check the
-# checkpoint, which takes longer than an ordinary request.
-REQUEST_TIMEOUT = (10, 60)
-UPLOAD_TIMEOUT = (10, 600)
 # Polling for status --wait: start quickly, slow down while nothing changes.
 POLL_FIRST_S = 1.0
 POLL_MAX_S = 10.0
@@ -107,6 +130,31 @@ class CliError(Exception):
         self.retry_after = retry_after
 
 
+# Failures that waiting does not cure: `status --wait` stops at them instead of polling on.
+PERMANENT = (
+    "unexpected_response",
+    "answer_too_large",
+    "redirected_elsewhere",
+    "too_many_redirects",
+)
+
+
+def unexpected(detail: str) -> CliError:
+    return CliError(
+        "unexpected_response",
+        detail,
+        EXIT_SERVER,
+        hint="Is ATELIER_URL (or --url) the address of an Atelier server?",
+    )
+
+
+def printable(value: str, limit: int = MAX_TEXT) -> str:
+    """Text from the server as it may be shown: control characters (a terminal's escape
+    sequences, line breaks that would fake output lines) replaced, and at most `limit` long."""
+    shown = "".join(char if char.isprintable() else "?" for char in value[: limit + 1])
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
@@ -115,6 +163,8 @@ class Settings:
     url: str
     token: str | None
     config_path: Path
+    # None: REQUEST_DEADLINE_S, or UPLOAD_DEADLINE_S for an upload.
+    deadline_s: float | None = None
 
 
 def settings_load(url_option: str | None, environ: dict[str, str] | None = None) -> Settings:
@@ -146,7 +196,28 @@ def settings_load(url_option: str | None, environ: dict[str, str] | None = None)
             "bad_url", f"The server address must start with http:// or https://: {url}", EXIT_USAGE
         )
     token = (environ.get("ATELIER_TOKEN") or values.get("token") or "").strip() or None
-    return Settings(url=url.rstrip("/"), token=token, config_path=path)
+    return Settings(
+        url=url.rstrip("/"),
+        token=token,
+        config_path=path,
+        deadline_s=_deadline_setting(environ.get("ATELIER_REQUEST_DEADLINE")),
+    )
+
+
+def _deadline_setting(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise CliError(
+            "bad_deadline",
+            f"ATELIER_REQUEST_DEADLINE must be a number of seconds above 0, not {value!r}.",
+            EXIT_USAGE,
+        )
+    return seconds
 
 
 # --- progress on stderr ----------------------------------------------------------------------
@@ -280,16 +351,47 @@ class MultipartUpload:
 # --- the API ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    upload: bool
+    # For requests.Session.request: params, data, headers, timeout.
+    kwargs: dict[str, Any]
+    deadline_s: float
+    # deadline_s from the start, on the monotonic clock.
+    deadline: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole answer, read within the deadline and the size limit."""
+
+    status: int
+    reason: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
 class Api:
     """The REST API of one server, turning every failure into a CliError."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"atelier-cli/{__version__}"
-        self.session.headers["Accept"] = "application/json"
-        if settings.token:
-            self.session.headers["Authorization"] = f"Token {settings.token}"
+        self.session = self._session()
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["User-Agent"] = f"atelier-cli/{__version__}"
+        session.headers["Accept"] = "application/json"
+        if self.settings.token:
+            session.headers["Authorization"] = f"Token {self.settings.token}"
+        return session
 
     def require_token(self) -> None:
         if not self.settings.token:
@@ -304,59 +406,198 @@ class Api:
     def url(self, path: str) -> str:
         return f"{self.settings.url}/api/v1/{path.lstrip('/')}"
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
+    def call(self, method: str, path: str, *, upload: bool = False, **kwargs: Any) -> Any:
+        """The answer's JSON, or the CliError that explains why there is none."""
+        default = UPLOAD_DEADLINE_S if upload else REQUEST_DEADLINE_S
+        deadline_s = self.settings.deadline_s or default
+        connect, read = UPLOAD_TIMEOUT if upload else REQUEST_TIMEOUT
+        kwargs["timeout"] = (min(connect, deadline_s), min(read, deadline_s))
+        deadline = time.monotonic() + deadline_s
+        request = Request(method, self.url(path), upload, kwargs, deadline_s, deadline)
+        return _json_of(self._within_deadline(request))
+
+    def _within_deadline(self, request: Request) -> Reply:
+        """The exchange runs in a thread that this one stops waiting for at the deadline:
+        nothing else bounds name resolution, or headers and bodies sent a byte at a time."""
+        answers: queue.Queue[tuple[Reply | None, BaseException | None]] = queue.Queue(1)
+        session = self.session
+
+        def exchange() -> None:
+            try:
+                answers.put((self._exchange(session, request), None))
+            except BaseException as error:  # handed to the waiting thread, raised there
+                answers.put((None, error))
+
+        threading.Thread(target=exchange, name="atelier-request", daemon=True).start()
         try:
-            response = self.session.request(method, self.url(path), **kwargs)
-        except requests.exceptions.Timeout as error:
+            reply, error = answers.get(timeout=request.deadline_s)
+        except queue.Empty:
+            # The abandoned exchange may still hold a connection of this session.
+            self.session = self._session()
+            raise self._late(request) from None
+        if error is not None:
+            raise error
+        assert reply is not None
+        return reply
+
+    def _exchange(self, session: requests.Session, request: Request) -> Reply:
+        url = request.url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = session.request(
+                    request.method, url, allow_redirects=False, stream=True, **request.kwargs
+                )
+                with response:
+                    target = session.get_redirect_target(response)
+                    if target is None:
+                        body = self._read_body(response, request)
+                        reason = response.reason or ""
+                        return Reply(response.status_code, reason, url, response.headers, body)
+            except requests.exceptions.RequestException as error:
+                raise self._transport_error(error, request.upload) from error
+            url = self._redirect(url, urljoin(url, target), request.upload)
+        raise CliError(
+            "too_many_redirects",
+            f"{self.settings.url} redirected more than {MAX_REDIRECTS} times in a row.",
+            EXIT_SERVER,
+        )
+
+    def _redirect(self, url: str, target: str, upload: bool) -> str:
+        """Follow a redirect only within the server's own address, where the token may go."""
+        shown = printable(target, 200)
+        if _origin(target) != _origin(self.settings.url):
             raise CliError(
-                "timeout", f"{self.settings.url} did not answer in time ({error}).", EXIT_CONNECTION
+                "redirected_elsewhere",
+                f"{url} redirects to {shown}, another address; the token is not sent there.",
+                EXIT_SERVER,
+                hint="If the server has moved, set ATELIER_URL (or --url) to its new address.",
+            )
+        if upload:
+            # The upload's body has been read from the file and sent; it cannot be sent again.
+            raise CliError(
+                "redirected_elsewhere",
+                f"{url} answered the upload with a redirect to {shown}.",
+                EXIT_SERVER,
+                hint="Set ATELIER_URL (or --url) to the address the server names.",
+            )
+        return target
+
+    def _read_body(self, response: requests.Response, request: Request) -> bytes:
+        """The body, read piece by piece: refused beyond MAX_ANSWER_BYTES, abandoned past the
+        deadline (the caller has stopped waiting by then; this ends the exchange's thread)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            raise self._too_large()
+        pieces = []
+        size = 0
+        try:
+            for piece in response.iter_content(READ_CHUNK):
+                size += len(piece)
+                if size > MAX_ANSWER_BYTES:
+                    raise self._too_large()
+                if time.monotonic() > request.deadline:
+                    raise self._late(request)
+                pieces.append(piece)
+        except requests.exceptions.ContentDecodingError as error:
+            raise unexpected(
+                f"{self.settings.url} sent an answer that cannot be decoded."
             ) from error
-        except requests.exceptions.ConnectionError as error:
-            uploading = "data" in kwargs
+        except requests.exceptions.RequestException as error:  # cut short, or a read timed out
+            raise CliError(
+                "connection_broken",
+                f"{self.settings.url} broke off its answer before the end; try again.",
+                EXIT_CONNECTION,
+            ) from error
+        return b"".join(pieces)
+
+    def _too_large(self) -> CliError:
+        return CliError(
+            "answer_too_large",
+            f"{self.settings.url} sent an answer over {human_size(MAX_ANSWER_BYTES)}; the "
+            "API's answers are a few KB.",
+            EXIT_SERVER,
+        )
+
+    def _late(self, request: Request) -> CliError:
+        return CliError(
+            "timeout",
+            f"{self.settings.url} did not answer within {request.deadline_s:g} s.",
+            EXIT_CONNECTION,
+            hint="A slow connection may need longer: set ATELIER_REQUEST_DEADLINE (seconds).",
+        )
+
+    def _transport_error(
+        self, error: requests.exceptions.RequestException, upload: bool
+    ) -> CliError:
+        server = self.settings.url
+        if isinstance(error, requests.exceptions.Timeout):
+            return CliError(
+                "timeout",
+                f"{server} did not answer in time ({printable(str(error), 200)}).",
+                EXIT_CONNECTION,
+            )
+        if isinstance(error, requests.exceptions.ConnectionError):
             detail = (
-                f"The connection to {self.settings.url} broke during the upload; the server may "
+                f"The connection to {server} broke during the upload; the server may "
                 "have refused a file this large."
-                if uploading
-                else f"Cannot reach {self.settings.url}: is the server running and the address "
+                if upload
+                else f"Cannot reach {server}: is the server running and the address "
                 "right (ATELIER_URL or --url)?"
             )
-            raise CliError("connection_failed", detail, EXIT_CONNECTION) from error
-        return self._body(response)
-
-    def _body(self, response: requests.Response) -> Any:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.ok:
-            if body is None:
-                raise CliError(
-                    "unexpected_response",
-                    f"{response.url} answered HTTP {response.status_code} without JSON: is "
-                    "this an Atelier server?",
-                    EXIT_SERVER,
-                )
-            return body
-        raise _error_for(response, body)
+            return CliError("connection_failed", detail, EXIT_CONNECTION)
+        return CliError(
+            "connection_failed",
+            f"The request to {server} failed: {printable(str(error), 200)}",
+            EXIT_CONNECTION,
+        )
 
 
-def _error_for(response: requests.Response, body: Any) -> CliError:
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port, the port filled in; None for an address that has none."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _json_of(reply: Reply) -> Any:
+    try:
+        body = json.loads(reply.body) if reply.body else None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        body = None
+    if 200 <= reply.status < 300:
+        if body is None:
+            raise unexpected(
+                f"{printable(reply.url, 200)} answered HTTP {reply.status} without JSON."
+            )
+        return body
+    raise _error_for(reply, body)
+
+
+def _error_for(reply: Reply, body: Any) -> CliError:
     """The API's own error code and sentence, with the exit code its HTTP status calls for."""
-    status = response.status_code
-    if isinstance(body, dict) and "error_code" in body:
-        code = str(body["error_code"])
-        detail = str(body.get("detail", ""))
+    status = reply.status
+    error_code = body.get("error_code") if isinstance(body, dict) else None
+    if isinstance(error_code, str) and error_code:
+        code = printable(error_code, 50)
+        detail = body.get("detail")
+        detail = printable(detail) if isinstance(detail, str) else ""
     else:
-        text = " ".join(response.text.split())[:200]
         code = f"http_{status}"
-        detail = text or response.reason or "no details"
+        detail = printable(" ".join(reply.text.split()), 200) or printable(reply.reason, 200)
+        detail = detail or "no details"
     detail = f"{detail} (HTTP {status})"
     fields = body.get("fields") if isinstance(body, dict) else None
     if isinstance(fields, dict):
-        for name, problems in fields.items():
+        for name, problems in list(fields.items())[:20]:
             listed = problems if isinstance(problems, list) else [problems]
-            detail += f"\n  {name}: {' '.join(map(str, listed))}"
+            said = " ".join(printable(p, 200) for p in listed[:5] if isinstance(p, str))
+            detail += f"\n  {printable(str(name), 50)}: {said}"
     hint = ""
     retry_after = None
     if status == 401 or code in ("authentication_failed", "not_authenticated"):
@@ -364,9 +605,10 @@ def _error_for(response: requests.Response, body: Any) -> CliError:
         hint = "Check the token in ATELIER_TOKEN or the configuration file."
     elif status == 429:
         exit_code = EXIT_THROTTLED
-        wait = response.headers.get("Retry-After")
-        hint = f"Try again in {wait} seconds." if wait else "Try again later."
-        retry_after = float(wait) if wait and wait.isdigit() else None
+        wait = reply.headers.get("Retry-After", "")
+        seconds = wait.isascii() and wait.isdigit() and len(wait) < 10
+        hint = f"Try again in {wait} seconds." if seconds else "Try again later."
+        retry_after = float(wait) if seconds else None
     elif status >= 500:
         exit_code = EXIT_SERVER
     elif status >= 400:
@@ -376,18 +618,117 @@ def _error_for(response: requests.Response, body: Any) -> CliError:
     return CliError(code, detail, exit_code, hint, retry_after)
 
 
+# --- reading answers -------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+class Answer:
+    """A JSON object from the server, read field by field as the type the CLI needs.
+
+    A missing field or null gives the default; a field of any other type is an unexpected
+    answer (EXIT_SERVER) that names it, never a traceback further on.
+    """
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise unexpected(f"{where} is {_kind(value)}, not a JSON object.")
+        self.value = value
+        self.where = where
+
+    def _field(self, key: str, wanted: str, accept: Callable[[Any], bool]) -> Any:
+        value = self.value.get(key)
+        if value is not None and not accept(value):
+            shown = printable(key, 50)
+            raise unexpected(f"{self.where}: `{shown}` is {_kind(value)}, not {wanted}.")
+        return value
+
+    def text(self, key: str, default: str = "", limit: int = MAX_TEXT) -> str:
+        value = self._field(key, "a string", lambda v: isinstance(v, str))
+        return default if value is None else printable(value, limit)
+
+    def identifier(self, key: str) -> str:
+        """A required id, a string or a whole number."""
+        value = self._field(
+            key, "an id", lambda v: isinstance(v, str | int) and not isinstance(v, bool)
+        )
+        if value is None or value == "":
+            raise unexpected(f"{self.where} has no `{key}`.")
+        return printable(str(value), 100)
+
+    def choice(self, key: str, choices: Sequence[str]) -> str:
+        """A required string, one of `choices`."""
+        value = self._field(key, "a string", lambda v: isinstance(v, str))
+        if value not in choices:
+            shown = "nothing" if value is None else repr(printable(value, 50))
+            raise unexpected(f"{self.where}: `{key}` is {shown}, not one of {', '.join(choices)}.")
+        return value
+
+    def integer(self, key: str, default: int | None = None) -> int | None:
+        value = self._field(
+            key, "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)
+        )
+        return default if value is None else value
+
+    def number(self, key: str) -> float | None:
+        value = self._field(key, "a number", _is_number)
+        return None if value is None else float(value)
+
+    def fraction(self, key: str) -> float:
+        """A number between 0 and 1; one out of range is brought into it."""
+        value = self.number(key)
+        return min(max(value, 0.0), 1.0) if value is not None and math.isfinite(value) else 0.0
+
+    def flag(self, key: str) -> bool:
+        return bool(self._field(key, "true or false", lambda v: isinstance(v, bool)))
+
+    def answer(self, key: str) -> Answer:
+        """A nested object (empty when missing)."""
+        value = self._field(key, "an object", lambda v: isinstance(v, dict))
+        return Answer(value or {}, f"{self.where}.{printable(key, 50)}")
+
+    def answers(self, key: str) -> list[Answer]:
+        """A list of objects (empty when missing)."""
+        value = self._field(key, "a list", lambda v: isinstance(v, list))
+        where = f"{self.where}.{printable(key, 50)}"
+        return [Answer(item, f"{where}[{index}]") for index, item in enumerate(value or [])]
+
+    def numbers(self) -> dict[str, float | None]:
+        """This object as names and numbers (null for a metric without a value)."""
+        return {printable(str(name), 100): self.number(name) for name in self.value}
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+    return True
+
+
 # --- tables ----------------------------------------------------------------------------------
 
 
-def format_number(name: str, value: Any) -> str:
-    if value is None:
+def format_number(name: str, value: float | None) -> str:
+    if value is None or not math.isfinite(value):
         return "n/a"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
     if name == "params":
         return f"{value:,.0f}"
-    if not math.isfinite(value):
-        return "n/a"
     return f"{value:.4g}"
 
 
@@ -405,11 +746,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: i
     return "\n".join(lines)
 
 
-def scores_table(scores: dict[str, dict[str, Any]]) -> str:
-    boards = list(scores)
-    metrics = list(dict.fromkeys(name for board in boards for name in scores[board]))
-    rows = [[name, *(format_number(name, scores[b].get(name)) for b in boards)] for name in metrics]
+def scores_table(scores: Answer) -> str:
+    """Metrics down, leaderboards across, from {"public": {"composite": 0.41, ...}, ...}."""
+    boards = {printable(board, 50): scores.answer(board).numbers() for board in scores.value}
+    metrics = list(dict.fromkeys(name for values in boards.values() for name in values))
+    rows = [
+        [name, *(format_number(name, values.get(name)) for values in boards.values())]
+        for name in metrics
+    ]
     return table(["metric", *boards], rows)
+
+
+def path_part(value: str) -> str:
+    """An id or slug as one segment of an API path, whatever characters it holds."""
+    return quote(value, safe="")
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -451,20 +801,22 @@ def command_submit(api: Api, args: argparse.Namespace, out: TextIO) -> int:
 
     body = MultipartUpload(fields, "checkpoint", path, progress)
     try:
-        submission = api.call(
+        answer = api.call(
             "POST",
-            f"challenges/{args.challenge}/submissions/",
+            f"challenges/{path_part(args.challenge)}/submissions/",
+            upload=True,
             data=body,
             headers={"Content-Type": body.content_type},
-            timeout=UPLOAD_TIMEOUT,
         )
     finally:
         bar.close()
-    submission_id = submission.get("id", "")
+    submission = Answer(answer, "The new submission")
+    submission_id = submission.identifier("id")
+    status = submission.choice("status", STATUSES)
     out.write(f"{submission_id}\n")
     out.flush()
     sys.stderr.write(
-        f"Submission {submission_id} is {submission.get('status', 'queued')}. "
+        f"Submission {submission_id} is {status}. "
         f"Follow it with: atelier status {submission_id} --wait\n"
     )
     if args.wait:
@@ -476,15 +828,22 @@ def command_status(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     api.require_token()
     if args.wait:
         return wait_for_result(api, args.id, args.timeout, out)
-    submission = api.call("GET", f"submissions/{args.id}/")
-    return report_submission(submission, out, with_stage=True)
+    return report_submission(submission_get(api, args.id), out, with_stage=True)
+
+
+def submission_get(api: Api, submission_id: str) -> Answer:
+    answer = api.call("GET", f"submissions/{path_part(submission_id)}/")
+    submission = Answer(answer, "The submission")
+    submission.choice("status", STATUSES)
+    return submission
 
 
 def wait_for_result(api: Api, submission_id: str, timeout: float, out: TextIO) -> int:
     """Poll until the submission finishes, with backoff while nothing changes.
 
     A server restart, a 5xx or a 429 while waiting is not the submission's fault: say so and
-    keep polling until the deadline.
+    keep polling until the deadline. An answer of the wrong shape will not improve: it ends
+    the wait.
     """
     bar = ProgressBar("scoring")
     deadline = time.monotonic() + timeout
@@ -494,19 +853,21 @@ def wait_for_result(api: Api, submission_id: str, timeout: float, out: TextIO) -
     try:
         while True:
             try:
-                submission = api.call("GET", f"submissions/{submission_id}/")
+                submission = submission_get(api, submission_id)
             except CliError as error:
-                if error.exit_code not in (EXIT_SERVER, EXIT_CONNECTION, EXIT_THROTTLED):
+                transient = (EXIT_SERVER, EXIT_CONNECTION, EXIT_THROTTLED)
+                if error.exit_code not in transient or error.code in PERMANENT:
                     raise
                 bar.update(fraction, f"{error.code}: retrying")
                 delay = max(delay, error.retry_after or 0)
             else:
-                if submission.get("status") not in ACTIVE:
-                    bar.update(1.0 if submission.get("status") == "scored" else 0, "")
+                status = submission.text("status")
+                if status not in ACTIVE:
+                    bar.update(1.0 if status == "scored" else 0, "")
                     bar.close()
                     return report_submission(submission, out, with_stage=False)
-                state = (submission.get("status", ""), submission.get("stage", ""))
-                fraction = float(submission.get("progress") or 0)
+                state = (status, submission.text("stage", limit=60))
+                fraction = submission.fraction("progress")
                 bar.update(fraction, state[1] or state[0])
                 if state != seen:
                     seen, delay = state, POLL_FIRST_S
@@ -526,19 +887,21 @@ def wait_for_result(api: Api, submission_id: str, timeout: float, out: TextIO) -
         bar.close()
 
 
-def report_submission(submission: dict[str, Any], out: TextIO, *, with_stage: bool) -> int:
-    status = submission.get("status", "unknown")
-    line = f"Submission {submission.get('id')}: {status}"
+def report_submission(submission: Answer, out: TextIO, *, with_stage: bool) -> int:
+    status = submission.choice("status", STATUSES)
+    lines = [f"Submission {submission.identifier('id')}: {status}"]
     if with_stage and status in ACTIVE:
-        stage = submission.get("stage")
-        progress = f"{float(submission.get('progress') or 0):.0%}"
-        line += f" ({stage}, {progress})" if stage and stage != status else f" ({progress})"
-    out.write(line + "\n")
+        stage = submission.text("stage", limit=60)
+        progress = f"{submission.fraction('progress'):.0%}"
+        lines[0] += f" ({stage}, {progress})" if stage and stage != status else f" ({progress})"
     if status == "failed":
-        out.write(f"error: {submission.get('error_code')}: {submission.get('error_message')}\n")
-    scores = submission.get("scores") or {}
-    if scores:
-        out.write(scores_table(scores) + "\n")
+        code, message = submission.text("error_code", limit=50), submission.text("error_message")
+        lines.append(f"error: {code}: {message}")
+    scores = submission.answer("scores")
+    if scores.value:
+        lines.append(scores_table(scores))
+    # Written once every field has been read: a bad one leaves no half report behind.
+    out.write("\n".join(lines) + "\n")
     out.flush()
     return EXIT_SUBMISSION_FAILED if status in ("failed", "cancelled") else EXIT_OK
 
@@ -547,48 +910,53 @@ def command_leaderboard(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     params: dict[str, Any] = {"board": args.board, "page_size": args.limit}
     if args.phase:
         params["phase"] = args.phase
-    page = api.call("GET", f"challenges/{args.challenge}/leaderboard/", params=params)
-    entries = page.get("entries") or []
-    out.write(
-        f"{page.get('challenge')} · {page.get('phase')} · {page.get('board')} leaderboard"
-        f" ({page.get('count', len(entries))} rows)\n"
-    )
-    if page.get("rule"):
-        out.write(f"{page['rule']}\n")
+    answer = api.call("GET", f"challenges/{path_part(args.challenge)}/leaderboard/", params=params)
+    page = Answer(answer, "The leaderboard")
+    entries = page.answers("entries")
+    lines = [
+        f"{page.text('challenge', limit=100)} · {page.text('phase', limit=100)} · "
+        f"{page.text('board', limit=20)} leaderboard ({page.integer('count', len(entries))} rows)"
+    ]
+    if rule := page.text("rule"):
+        lines.append(rule)
     if not entries:
-        out.write("No scored submission on this leaderboard yet.\n")
-        out.flush()
-        return EXIT_OK
-    if args.all_metrics:
-        metrics = list(dict.fromkeys(name for entry in entries for name in entry.get("scores", {})))
+        lines.append("No scored submission on this leaderboard yet.")
+    else:
+        lines.append(leaderboard_table(entries, all_metrics=args.all_metrics))
+        if (page.integer("pages") or 1) > 1:
+            lines.append(f"Showing the first {len(entries)} rows; --limit shows more.")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+    return EXIT_OK
+
+
+def leaderboard_table(entries: list[Answer], *, all_metrics: bool) -> str:
+    scores = [entry.answer("scores").numbers() for entry in entries]
+    if all_metrics:
+        metrics = list(dict.fromkeys(name for values in scores for name in values))
     else:
         metrics = list(LEADERBOARD_METRICS)
     # The rule's own number gets a column when it is not simply one of the metrics shown.
     with_score = any(
-        entry.get("score") is not None
-        and entry.get("score") != (entry.get("scores") or {}).get("composite")
-        for entry in entries
+        entry.number("score") is not None and entry.number("score") != values.get("composite")
+        for entry, values in zip(entries, scores, strict=True)
     )
     headers = ["#", "participant", *(["score"] if with_score else []), *metrics, "submissions"]
     rows = []
-    for entry in entries:
-        rank = "base" if entry.get("is_baseline") else str(entry.get("rank") or "-")
-        name = str(entry.get("participant", "")) + (" (stale)" if entry.get("stale") else "")
-        scores = entry.get("scores") or {}
+    for entry, values in zip(entries, scores, strict=True):
+        rank = "base" if entry.flag("is_baseline") else str(entry.integer("rank") or "-")
+        name = entry.text("participant", limit=60) + (" (stale)" if entry.flag("stale") else "")
+        submitted = entry.integer("submissions")
         rows.append(
             [
                 rank,
                 name,
-                *([format_number("score", entry.get("score"))] if with_score else []),
-                *(format_number(metric, scores.get(metric)) for metric in metrics),
-                str(entry.get("submissions", "")),
+                *([format_number("score", entry.number("score"))] if with_score else []),
+                *(format_number(metric, values.get(metric)) for metric in metrics),
+                "" if submitted is None else str(submitted),
             ]
         )
-    out.write(table(headers, rows, numeric_from=2) + "\n")
-    if page.get("pages", 1) > 1:
-        out.write(f"Showing the first {len(entries)} rows; --limit shows more.\n")
-    out.flush()
-    return EXIT_OK
+    return table(headers, rows, numeric_from=2)
 
 
 def command_submissions(api: Api, args: argparse.Namespace, out: TextIO) -> int:
@@ -597,47 +965,54 @@ def command_submissions(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     params: dict[str, Any] = {"page_size": args.limit}
     if args.status:
         params["status"] = args.status
+    slug = path_part(args.challenge)
     try:
-        body = api.call("GET", f"challenges/{args.challenge}/submissions/", params=params)
+        answer = api.call("GET", f"challenges/{slug}/submissions/", params=params)
     except CliError as error:
         if error.code == "method_not_allowed":
             raise CliError(
                 "not_supported",
                 "This server does not list submissions through its API; see "
-                f"{api.settings.url}/challenges/{args.challenge}/submissions/ in a browser.",
+                f"{api.settings.url}/challenges/{slug}/submissions/ in a browser.",
                 EXIT_REFUSED,
             ) from error
         raise
-    items = body.get("results", []) if isinstance(body, dict) else body
+    # A page of results, or (from a server without pagination) the list itself.
+    page = Answer({"results": answer} if isinstance(answer, list) else answer, "The list")
+    items = page.answers("results")
     if not items:
         out.write("No submissions yet.\n")
         out.flush()
         return EXIT_OK
-    rows = []
-    for item in items:
-        status = str(item.get("status", ""))
-        if item.get("error_code"):
-            status += f" ({item['error_code']})"
-        elif status in ACTIVE and item.get("stage") not in (None, "", status):
-            status += f" ({item['stage']})"
-        rows.append(
-            [
-                str(item.get("id", "")),
-                str(item.get("created_at") or "")[:16].replace("T", " "),
-                str(item.get("phase", "")),
-                status,
-                str(item.get("architecture", "")),
-                " ".join(str(item.get("description") or "").split())[:30],
-            ]
-        )
-    headers = ["id", "submitted", "phase", "status", "architecture", "description"]
-    out.write(table(headers, rows, numeric_from=len(headers)) + "\n")
-    count = body.get("count") if isinstance(body, dict) else None
-    if isinstance(count, int) and count > len(items):
-        out.write(f"Showing the newest {len(items)} of {count}; --limit shows more.\n")
-    out.write("Scores: atelier status ID\n")
+    rows = [submission_row(item) for item in items]
+    lines = [table(SUBMISSION_COLUMNS, rows, numeric_from=len(SUBMISSION_COLUMNS))]
+    count = page.integer("count")
+    if count is not None and count > len(items):
+        lines.append(f"Showing the newest {len(items)} of {count}; --limit shows more.")
+    lines.append("Scores: atelier status ID")
+    out.write("\n".join(lines) + "\n")
     out.flush()
     return EXIT_OK
+
+
+SUBMISSION_COLUMNS = ["id", "submitted", "phase", "status", "architecture", "description"]
+
+
+def submission_row(item: Answer) -> list[str]:
+    status = item.choice("status", STATUSES)
+    stage = item.text("stage", limit=60)
+    if error_code := item.text("error_code", limit=50):
+        status += f" ({error_code})"
+    elif status in ACTIVE and stage not in ("", status):
+        status += f" ({stage})"
+    return [
+        item.identifier("id"),
+        item.text("created_at", limit=40)[:16].replace("T", " "),
+        item.text("phase", limit=100),
+        status,
+        item.text("architecture", limit=100),
+        " ".join(item.text("description").split())[:30],
+    ]
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -722,6 +1097,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except Exception as error:  # the last resort: a bug here must not print a traceback
+        sys.stderr.write(
+            f"error: internal_error: {type(error).__name__}: {printable(str(error), 200)}\n"
+            f"hint: This is a bug in atelier {__version__}; please report it with the command "
+            "you ran.\n"
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
