@@ -14,6 +14,11 @@ in memory: the file is hashed in chunks, a safetensors file is checked from its 
 floating-point payload read a chunk at a time, a zip-format state dict is memory-mapped, and
 the tensors come back on the meta device (shapes and dtypes only). Only a torch.export program
 and a legacy (pre-zip) state dict are still read whole.
+
+Before any parser sees a file, its structure is bounded from the raw bytes (`models.structure`):
+a safetensors header's size and key count, a zip archive's directory and compression ratios. An
+allocation that fails is raised as MemoryError, never passed off as a damaged file, so that a
+caller running this under a memory limit can say which limit was hit.
 """
 
 from __future__ import annotations
@@ -21,14 +26,12 @@ from __future__ import annotations
 import codecs
 import ctypes
 import hashlib
-import json
 import logging
 import math
 import mmap
 import pickle
 import sys
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +43,7 @@ import safetensors.torch
 import torch
 from torch.export import ExportedProgram
 
-from models import exported
+from models import exported, structure
 from models.errors import (
     CORRUPT_FILE,
     FILE_TOO_LARGE,
@@ -62,6 +65,7 @@ from models.errors import (
     UNRECOGNISED_CONTENT,
     ErrorCode,
     ModelError,
+    out_of_memory,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,8 +90,10 @@ _FORMAT_NAMES = {
 }
 # Keys under which training scripts commonly nest the state dict itself.
 NESTING_KEYS = ("state_dict", "model")
-# safetensors caps its own header at 100 MB; a longer claim is a broken or hostile file.
-_MAX_SAFETENSORS_HEADER = 100_000_000
+# A header lists each tensor in about 100 bytes: 100,000 tensors (far beyond any generator)
+# take 10 MB. safetensors itself allows 100 MB, which takes seconds and gigabytes to decode.
+MAX_SAFETENSORS_HEADER_BYTES = 16 << 20
+MAX_SAFETENSORS_KEYS = 100_000
 _SAFETENSORS_DTYPES = {
     "BOOL": torch.bool,
     "U8": torch.uint8,
@@ -188,6 +194,8 @@ def read_checkpoint(path: Path, limits: CheckpointLimits, *, weights: bool = Tru
     except (ModelError, MemoryError):
         raise
     except Exception as error:  # a parser tripping over malformed content: still the file's fault
+        if out_of_memory(error):
+            raise MemoryError(str(error)) from error
         raise _corrupt(found, repr(error)) from error
     logger.debug("read %s checkpoint %s (%d tensors)", found, path.name, len(tensors))
     return RawCheckpoint(
@@ -262,7 +270,9 @@ def _is_safetensors(head: bytes) -> bool:
 def _archive_format(file: BinaryIO, suffix: str) -> CheckpointFormat:
     """A torch.save zip or a torch.export archive, told apart by its record names alone."""
     try:
-        infos = zipfile.ZipFile(file).infolist()
+        infos = structure.open_zip(file).infolist()
+    except (ModelError, MemoryError):
+        raise
     except Exception:  # zipfile trips over a hostile directory in more ways than BadZipFile
         infos = []
     # A truncated archive can still show the directory of a zip stored inside it (a .pt2
@@ -431,18 +441,27 @@ class _SafetensorsHeader:
 def _safetensors_header(path: Path) -> _SafetensorsHeader:
     """Check a safetensors header against the file before anything else is read.
 
-    Only the header is read; the library's own header checks (every byte of the payload
-    covered exactly once) run on it too, through `safe_open`, which maps the file lazily.
+    Only the header is read, and decoded only once its size, nesting and key count are known
+    to be small; the library's own header checks (every byte of the payload covered exactly
+    once) run on it too, through `safe_open`, which maps the file lazily.
     """
     size = path.stat().st_size
     with path.open("rb") as file:
         header_length = int.from_bytes(file.read(8), "little")
-        if header_length > min(size - 8, _MAX_SAFETENSORS_HEADER):
+        if header_length > size - 8:
             raise _corrupt(CheckpointFormat.SAFETENSORS, f"header length {header_length}")
+        if header_length > MAX_SAFETENSORS_HEADER_BYTES:
+            limit = f"{MAX_SAFETENSORS_HEADER_BYTES:,} bytes"
+            raise structure.too_complex("safetensors header", f"{header_length:,} bytes", limit)
         raw_header = file.read(header_length)
     try:
-        header = json.loads(raw_header)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        header = structure.bounded_json(
+            raw_header,
+            part="safetensors header",
+            max_bytes=MAX_SAFETENSORS_HEADER_BYTES,
+            max_keys=MAX_SAFETENSORS_KEYS,
+        )
+    except ValueError as error:  # not JSON, or not UTF-8
         raise _corrupt(CheckpointFormat.SAFETENSORS, repr(error)) from error
     if not isinstance(header, dict):
         raise _corrupt(CheckpointFormat.SAFETENSORS, "header is not an object")
@@ -534,6 +553,8 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
             ErrorCode.UNSUPPORTED_FORMAT, PICKLED_OBJECTS, detail=str(error)
         ) from error
     except Exception as error:  # zip, storage and pickle framing errors of a damaged file
+        if out_of_memory(error):
+            raise MemoryError(str(error)) from error
         raise _corrupt(CheckpointFormat.TORCH, repr(error)) from error
     return _unnest(loaded), zip_format
 

@@ -31,6 +31,10 @@ class ErrorCode(StrEnum):
     MEMORY_LIMIT = "memory_limit"
     CHILD_CRASHED = "child_crashed"
     GENERATOR_FAILED = "generator_failed"
+    TOO_COMPLEX = "too_complex"
+    VALIDATION_TIME_LIMIT = "validation_time_limit"
+    VALIDATION_MEMORY_LIMIT = "validation_memory_limit"
+    VALIDATION_CRASHED = "validation_crashed"
 
 
 UNRECOGNISED_CONTENT = (
@@ -102,6 +106,24 @@ TIME_LIMIT = "The generator did not finish within the time limit of {limit} seco
 MEMORY_LIMIT = "The generator needed more memory than the limit of {limit} MiB."
 CHILD_CRASHED = "The generator process crashed ({reason})."
 GENERATOR_FAILED = "The generator raised an error while running: {error}."
+TOO_COMPLEX = (
+    "The checkpoint's {part} is too large to check ({found}; the limit is {limit}); save only "
+    "the generator's tensors (model.state_dict()) or export a smaller program."
+)
+VALIDATION_TIME_LIMIT = (
+    "Checking the checkpoint took longer than the limit of {limit} seconds; upload the "
+    "generator's weights as .safetensors, or export a smaller program."
+)
+VALIDATION_MEMORY_LIMIT = (
+    "Checking the checkpoint needed more memory than the limit of {limit} MiB; upload the "
+    "generator's weights as .safetensors, or export a smaller program."
+)
+VALIDATION_CRASHED = (
+    "Checking the checkpoint stopped unexpectedly ({reason}); make sure the file is a "
+    "checkpoint saved by PyTorch or safetensors, and upload it again."
+)
+# What an allocator says when an allocation fails, e.g. under RLIMIT_AS.
+_ALLOCATION_FAILED = ("can't allocate memory", "Cannot allocate memory", "out of memory")
 
 
 class ModelError(Exception):
@@ -116,6 +138,11 @@ class ModelError(Exception):
     def __reduce__(self) -> tuple[type[ModelError], tuple[ErrorCode, str], dict[str, str]]:
         # Celery and multiprocessing pickle exceptions; keep the code and the detail across.
         return (type(self), (self.code, self.message), {"detail": self.detail})
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether an exception means an allocation failed (Python's, torch's or the C library's)."""
+    return isinstance(error, MemoryError) or any(text in str(error) for text in _ALLOCATION_FAILED)
 
 
 def first_keys(keys: list[str], shown: int = 3) -> str:

@@ -9,15 +9,17 @@ So this module reads the archive itself and accepts only what a plain program ne
 - the zip holds only the records `torch.export.save` writes for one program, uncompressed and
   with valid checksums, and never a pickled record (sample inputs are never read);
 - weights and constants are raw tensors, rebuilt here from bytes, dtype, sizes and strides;
-- every name in the program is a plain dotted identifier, every symbolic-shape expression uses
-  only integer arithmetic of SymPy and PyTorch's shape functions, every string argument is
-  plain text; guard code (Python source restating the trace's shape assumptions) and node
-  metadata (stack traces, module paths) are dropped;
+- the program's JSON is at most MAX_PROGRAM_BYTES and nests at most `structure.MAX_JSON_DEPTH`
+  deep (checked on its bytes before it is decoded), and has at most MAX_NODES nodes;
+- every name in the program is a plain dotted identifier, every symbolic-shape expression is
+  integer arithmetic on sizes as `models.shape_expressions` parses it (no powers: SymPy would
+  evaluate them), every string argument is plain text; guard code (Python source restating the
+  trace's shape assumptions) and node metadata (stack traces, module paths) are dropped;
 - every node calls a core ATen operator (a few that touch files or memory pinning excepted) or
   integer arithmetic on sizes; higher-order operators, custom operators and objects are refused.
 
-Only then does PyTorch's deserialiser build the `ExportedProgram`, and the resulting graph is
-checked again.
+Only then does PyTorch's deserialiser build the `ExportedProgram`, one program at a time (it
+keeps its state in a module global), and the resulting graph is checked again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import math
 import operator
 import re
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +45,9 @@ from torch._export.serde.serialize import (
 from torch.export import ExportedProgram
 from torch.export.pt2_archive.constants import ARCHIVE_VERSION_VALUE
 
-from models.errors import CORRUPT_FILE, UNSAFE_PROGRAM, ErrorCode, ModelError
+from models import structure
+from models.errors import CORRUPT_FILE, UNSAFE_PROGRAM, ErrorCode, ModelError, out_of_memory
+from models.shape_expressions import parse_shape_expression
 
 _CORRUPT_NAME = "torch.export program"
 _RECORD = re.compile(
@@ -91,25 +96,14 @@ _REFUSED_ARGUMENTS = {
     "as_custom_obj": "custom objects",
     "as_operator": "operators passed as arguments",
 }
-# Sizes and strides of symbolic shapes: SymPy's integer arithmetic, comparisons and the shape
-# functions PyTorch registers for deserialisation. Powers and shifts are left out because SymPy
-# evaluates them eagerly, and Pow(10, 10**12) would hang the web request validating the upload.
-_EXPRESSION_NAMES = frozenset(
-    _words(
-        "Symbol Integer Rational Float Add Mul Max Min Mod Abs Eq Ne Lt Le Gt Ge StrictLessThan "
-        "StrictGreaterThan LessThan GreaterThan Equality Unequality And Or Not true false oo zoo "
-        "nan Infinity NegativeInfinity IntInfinity NegativeIntInfinity int_oo floor ceiling "
-        "FloorDiv ModularIndexing Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv "
-        "FloatTrueDiv IntTrueDiv IsNonOverlappingAndDenseIndicator TruncToFloat TruncToInt "
-        "RoundToInt RoundDecimal ToFloat Identity positive negative integer nonnegative "
-        "nonpositive real finite precision True False"
-    )
-)
-_EXPRESSION_TOKEN = re.compile(r"\s+|[A-Za-z_]\w*|\d+(?:\.\d+)?(?:e[+-]?\d+)?|'[^']*'|[(),=+\-*/]")
-_EXPRESSION_STRING = re.compile(r"'(?:[a-z]+\d+|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)'")
-_MAX_EXPRESSION = 10_000
-_MAX_NODES = 50_000
+# The zoo's exported generators have 31 to 113 nodes and 100 to 260 kB of JSON.
+MAX_NODES = 10_000
+MAX_PROGRAM_BYTES = 32 << 20
 _TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.dict"})
+
+
+# torch's deserialiser keeps the program it is building in a module global.
+_DESERIALISING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -131,8 +125,11 @@ class ProgramArchive:
             example_inputs=b"",
         )
         try:
-            program = deserialize(artifact)
+            with _DESERIALISING:
+                program = deserialize(artifact)
         except Exception as error:  # the deserialiser raises many types on inconsistent input
+            if out_of_memory(error):
+                raise MemoryError(str(error)) from error
             raise _corrupt(repr(error)) from error
         _check_graph(program)
         return program
@@ -175,7 +172,7 @@ def _records(path: Path) -> dict[str, bytes]:
     """The archive's records by path below its root folder, checksums verified."""
     size = path.stat().st_size
     try:
-        with zipfile.ZipFile(path) as archive:
+        with path.open("rb") as file, structure.open_zip(file) as archive:
             infos = archive.infolist()
             if not infos or min(info.header_offset for info in infos) != 0:
                 raise _corrupt("the archive does not start at the beginning of the file")
@@ -203,8 +200,11 @@ def _payloads(
 ) -> dict[str, torch.Tensor]:
     """Tensors listed in a payload config, rebuilt from their raw records."""
     try:
-        config = json.loads(records[folder + config_name])["config"]
-    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = structure.bounded_json(
+            records[folder + config_name], part=config_name, max_bytes=MAX_PROGRAM_BYTES
+        )
+        config = document["config"]
+    except (KeyError, TypeError, ValueError) as error:
         raise _corrupt(f"{config_name}: {error!r}") from error
     if not isinstance(config, dict):
         raise _corrupt(f"{config_name} is not an object")
@@ -221,6 +221,8 @@ def _payloads(
         try:
             tensors[name] = _payload_tensor(records, folder + path, entry, flat)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            if out_of_memory(error):
+                raise MemoryError(str(error)) from error
             raise _corrupt(f"tensor {name}: {error!r}") from error
     return tensors
 
@@ -260,13 +262,16 @@ def _static_int(value: object) -> int:
 
 def _checked_program(raw: bytes) -> bytes:
     """The program's JSON with metadata dropped, after checking every part that gets run."""
+    part = "exported program (models/model.json)"
     try:
-        document = json.loads(raw)
+        document = structure.bounded_json(raw, part=part, max_bytes=MAX_PROGRAM_BYTES)
         graph_module = document["graph_module"]
         graph = graph_module["graph"]
         nodes = graph["nodes"]
-        if not isinstance(nodes, list) or len(nodes) > _MAX_NODES:
-            raise _corrupt("node list missing or too long")
+        if not isinstance(nodes, list):
+            raise _corrupt("node list missing")
+        if len(nodes) > MAX_NODES:
+            raise structure.too_complex(part, f"{len(nodes):,} nodes", f"{MAX_NODES:,} nodes")
         if graph.get("custom_obj_values") or graph_module.get("treespec_namedtuple_fields"):
             raise _unsafe("custom objects")
         # Guards are Python source that torch would compile into a function. They only restate
@@ -326,31 +331,16 @@ def _check_strings(value: object, key: str) -> None:
 
 def _check_string(value: str, key: str) -> None:
     if key == "expr_str":
-        _check_expression(value)
+        parse_shape_expression(value)
     elif key in ("in_spec", "out_spec"):
         _check_treespec(value)
     elif not _STRING_PATTERNS.get(key, _NAME).fullmatch(value):
         raise _unsafe("names that are not plain identifiers", f"{key}: {value[:80]!r}")
 
 
-def _check_expression(text: str) -> None:
-    tokens = _EXPRESSION_TOKEN.findall(text)
-    if len(text) > _MAX_EXPRESSION or "".join(tokens) != text:
-        raise _unsafe("a symbolic shape that is not plain arithmetic", text[:80])
-    for token in tokens:
-        if token[0].isalpha() or token[0] == "_":
-            allowed = token in _EXPRESSION_NAMES
-        elif token[0] == "'":
-            allowed = bool(_EXPRESSION_STRING.fullmatch(token))
-        else:
-            allowed = True
-        if not allowed:
-            raise _unsafe("a symbolic shape that is not plain arithmetic", token[:80])
-
-
 def _check_treespec(text: str) -> None:
     try:
-        version, root = json.loads(text)
+        version, root = structure.bounded_json(text, part="treespec", max_bytes=MAX_PROGRAM_BYTES)
     except (ValueError, TypeError) as error:
         raise _corrupt(f"treespec {text[:80]!r}") from error
     if not isinstance(version, int) or not all(_treespec_node_ok(n) for n in _walk(root)):
@@ -371,7 +361,11 @@ def _treespec_node_ok(node: object) -> bool:
     if context is None or context == "null":
         return True
     try:
-        keys = json.loads(context) if isinstance(context, str) else None
+        keys = (
+            structure.bounded_json(context, part="treespec", max_bytes=MAX_PROGRAM_BYTES)
+            if isinstance(context, str)
+            else None
+        )
     except ValueError:
         return False
     return isinstance(keys, list) and all(

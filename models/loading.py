@@ -1,16 +1,19 @@
 """From a checkpoint file to a checked description, a network, or a ready-to-run generator.
 
-`validate_checkpoint` is what an upload form or API call uses: it reads the file safely, infers
-the architecture's config from the tensor shapes, checks keys, shapes and the declared config
-on a network built on the meta device, and never runs a forward pass. `load_generator` does the
-same and then builds the real network; the runner's child process calls it, and so can tests
-and benchmarks that want the same generator in-process.
+`validate_checkpoint` reads the file safely, infers the architecture's config from the tensor
+shapes, checks keys, shapes and the declared config on a network built on the meta device, and
+never runs a forward pass; an upload runs it in a child process under time and memory limits
+(`models.runner.validate_in_child`), whose answer is the `CheckpointInfo`'s plain fields.
+`load_generator` does the same and then builds the real network; the runner's child process
+calls it, and so can tests and benchmarks that want the same generator in-process.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ from models.errors import (
 )
 from models.io_range import IORange, from_model_range, to_model_range
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Batch norm layers count batches only while training; checkpoints from before PyTorch 0.4.1
 # lack the counter, and load_state_dict fills it in.
 _OPTIONAL_SUFFIX = ".num_batches_tracked"
@@ -73,6 +77,31 @@ class CheckpointInfo:
     param_count: int
     size_bytes: int
     sha256: str
+
+    def fields(self) -> dict[str, Any]:
+        """Plain data (JSON's types) that `from_fields` turns back into the same info."""
+        return asdict(self)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> CheckpointInfo:
+        """The info that `fields()` wrote; ValueError for anything else."""
+        counts = [fields.get(name) for name in ("param_count", "size_bytes")]
+        if set(fields) != {item.name for item in dataclass_fields(cls)}:
+            raise ValueError(f"fields {sorted(fields)[:10]}")
+        if not all(isinstance(count, int) and count >= 0 for count in counts):
+            raise ValueError(f"counts {counts}")
+        if not isinstance(fields["config"], dict) or not _SHA256.fullmatch(str(fields["sha256"])):
+            raise ValueError("config or sha256")
+        return cls(
+            format=CheckpointFormat(fields["format"]),
+            architecture=str(fields["architecture"]),
+            config=fields["config"],
+            io_range=IORange(fields["io_range"]),
+            inputs=Inputs(fields["inputs"]),
+            param_count=fields["param_count"],
+            size_bytes=fields["size_bytes"],
+            sha256=fields["sha256"],
+        )
 
 
 @dataclass
@@ -128,16 +157,20 @@ def _check_output(output: object, expected: tuple[int, ...], io_range: IORange) 
 
 
 def validate_checkpoint(
-    spec: CheckpointSpec, limits: CheckpointLimits | None = None
+    spec: CheckpointSpec,
+    limits: CheckpointLimits | None = None,
+    *,
+    architecture: Architecture | None = None,
 ) -> CheckpointInfo:
     """Check a checkpoint against its architecture without running it.
 
     Generators and metric networks alike (an organizer's judge is validated on upload too). The
     network is only built on the meta device, which allocates nothing, and the file is read in
     chunks (a `.pt2` program excepted), so validating costs little memory whatever its size.
+    `architecture` overrides the registry lookup, as for `load_generator`.
     """
-    architecture = get_architecture(spec.architecture)
-    info, _ = _inspect(spec, architecture, limits or CheckpointLimits(), weights=False)
+    entry = architecture or get_architecture(spec.architecture)
+    info, _ = _inspect(spec, entry, limits or CheckpointLimits(), weights=False)
     return info
 
 

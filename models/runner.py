@@ -1,4 +1,4 @@
-"""The sandboxed runner: a generator runs in a child process under hard limits.
+"""The sandbox: a generator runs, and an upload is validated, in a child process under limits.
 
 `run_generator` starts a child from a forkserver that has torch preloaded, hands it the
 checkpoint spec (the child loads the file itself, with the safe loaders, so this process never
@@ -6,6 +6,11 @@ builds a participant's network), streams content (and style) batches to it and y
 outputs batch by batch. A time limit, a memory limit, a crash or a misbehaving output of the
 child becomes a `ModelError`; the caller itself is never at risk, and the child is gone when
 the iteration ends, however it ends.
+
+`validate_in_child` does the same for `models.loading.validate_checkpoint`: the web process
+never parses a participant's file, graph, expression or header itself, so no upload can stall
+it, grow its memory or race another upload in torch's deserialiser; each runs in its own child,
+under a wall-clock limit and an address-space limit.
 """
 
 from __future__ import annotations
@@ -28,8 +33,16 @@ import torch
 from models import runner_child
 from models.architectures import Inputs, Role, get_architecture
 from models.checkpoints import CheckpointLimits
-from models.errors import CHILD_CRASHED, TIME_LIMIT, ErrorCode, ModelError
-from models.loading import CheckpointSpec
+from models.errors import (
+    CHILD_CRASHED,
+    TIME_LIMIT,
+    VALIDATION_CRASHED,
+    VALIDATION_MEMORY_LIMIT,
+    VALIDATION_TIME_LIMIT,
+    ErrorCode,
+    ModelError,
+)
+from models.loading import CheckpointInfo, CheckpointSpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +68,32 @@ class RunLimits:
     memory_limit_bytes: int = 4 << 30
     device: str = "cpu"
     checkpoint: CheckpointLimits = field(default_factory=CheckpointLimits)
+
+
+@dataclass(frozen=True)
+class ValidationLimits:
+    """Limits of validating one upload: wall-clock seconds from starting the child to its
+    answer, and the memory it may allocate on top of the torch runtime it starts with
+    (RLIMIT_AS), besides the checkpoint's own limits."""
+
+    time_limit_s: float = 30.0
+    memory_limit_bytes: int = 2 << 30
+    checkpoint: CheckpointLimits = field(default_factory=CheckpointLimits)
+
+
+@dataclass(frozen=True)
+class _Failures:
+    """The codes and messages of a child that runs out of time or dies without a word."""
+
+    time_limit: tuple[ErrorCode, str]  # the message's {limit}: the limit in seconds
+    crashed: tuple[ErrorCode, str]  # the message's {reason}: how it died
+    # A SIGKILL nothing here sent: the kernel's out-of-memory killer.
+    killed: tuple[ErrorCode, str] | None = None
+
+
+_GENERATOR_FAILURES = _Failures(
+    time_limit=(ErrorCode.TIME_LIMIT, TIME_LIMIT), crashed=(ErrorCode.CHILD_CRASHED, CHILD_CRASHED)
+)
 
 
 @dataclass
@@ -108,7 +147,13 @@ def run_generator(
         threads=torch.get_num_threads(),
         caller_pid=os.getpid(),
     )
-    child = _Child(job, content_batches, style_batches, limits.time_limit_s)
+    child = _Child(
+        runner_child.main,
+        job,
+        limits.time_limit_s,
+        _GENERATOR_FAILURES,
+        feed=lambda connection: _feed(connection, content_batches, style_batches),
+    )
     completed = False
     try:
         ready = child.receive()
@@ -131,25 +176,66 @@ def run_generator(
         child.stop(graceful=completed)
 
 
+def validate_in_child(
+    spec: CheckpointSpec, limits: ValidationLimits | None = None
+) -> CheckpointInfo:
+    """`validate_checkpoint` in a child process: the same answer, or the same ModelError, and
+    `validation_time_limit`, `validation_memory_limit` or `validation_crashed` when the child
+    runs out of time or memory or dies.
+
+    Thread-safe: concurrent calls each get their own child. The architecture is looked up here
+    (an unknown name is refused at once) and handed over, as `run_generator` does.
+    """
+    limits = limits or ValidationLimits()
+    job = runner_child.ValidationJob(
+        spec=spec,
+        architecture=get_architecture(spec.architecture),
+        checkpoint_limits=limits.checkpoint,
+        memory_limit_bytes=limits.memory_limit_bytes,
+        caller_pid=os.getpid(),
+    )
+    memory_limit = VALIDATION_MEMORY_LIMIT.format(limit=limits.memory_limit_bytes // 2**20)
+    failures = _Failures(
+        time_limit=(ErrorCode.VALIDATION_TIME_LIMIT, VALIDATION_TIME_LIMIT),
+        crashed=(ErrorCode.VALIDATION_CRASHED, VALIDATION_CRASHED),
+        killed=(ErrorCode.VALIDATION_MEMORY_LIMIT, memory_limit),
+    )
+    child = _Child(runner_child.validate, job, limits.time_limit_s, failures)
+    try:
+        answer = child.receive()
+        try:
+            if answer["kind"] != "valid":
+                raise ValueError(f"kind {answer['kind']!r:.40}")
+            return CheckpointInfo.from_fields(answer["info"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise child.crash(f"unexpected answer {answer!r:.200}: {error}") from error
+    finally:
+        child.stop(graceful=False)
+
+
 class _Child:
-    """One child process running one generator, as its caller sees it."""
+    """One child process doing one job (running a generator, validating a checkpoint), as its
+    caller sees it."""
 
     def __init__(
         self,
-        job: runner_child.ChildJob,
-        content_batches: Sequence[torch.Tensor],
-        style_batches: Sequence[torch.Tensor] | None,
+        target: Callable[[Any, Connection, Connection], None],
+        job: runner_child.ChildJob | runner_child.ValidationJob,
         time_limit_s: float,
+        failures: _Failures,
+        *,
+        feed: Callable[[Connection], None] | None = None,
     ) -> None:
         context = _context()
         child_inputs, self.inputs = context.Pipe(duplex=False)
         self.outputs, child_outputs = context.Pipe(duplex=False)
         self.time_limit_s = time_limit_s
+        self.failures = failures
         self.deadline = time.monotonic() + time_limit_s
         self.process = context.Process(
-            target=runner_child.main,
+            target=target,
             args=(job, child_inputs, child_outputs),
-            name="atelier-generator",
+            name=f"atelier-{target.__name__}",
             daemon=True,
         )
         self.process.start()
@@ -157,18 +243,18 @@ class _Child:
         # broken pipe in the feeder.
         child_inputs.close()
         child_outputs.close()
-        self.feeder = threading.Thread(
-            target=_feed, args=(self.inputs, content_batches, style_batches), daemon=True
-        )
-        self.feeder.start()
+        self.feeder: threading.Thread | None = None
+        if feed is not None:
+            self.feeder = threading.Thread(target=feed, args=(self.inputs,), daemon=True)
+            self.feeder.start()
 
     def receive(self) -> dict[str, Any]:
         """The child's next header, or the ModelError that explains why there is none."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0 or not self.outputs.poll(remaining):
-            logger.info("generator %s passed its time limit", self.process.pid)
-            limit = f"{self.time_limit_s:g}"
-            raise ModelError(ErrorCode.TIME_LIMIT, TIME_LIMIT.format(limit=limit))
+            logger.info("child %s passed its time limit", self.process.pid)
+            code, message = self.failures.time_limit
+            raise ModelError(code, message.format(limit=f"{self.time_limit_s:g}"))
         try:
             header = runner_child.receive_header(self.outputs)
         except (EOFError, OSError):
@@ -206,9 +292,11 @@ class _Child:
             reason = f"killed by {signal.Signals(-code).name}"
         else:
             reason = f"exit status {code}"
-        logger.warning("generator %s crashed: %s %s", self.process.pid, reason, detail)
-        message = CHILD_CRASHED.format(reason=reason)
-        return ModelError(ErrorCode.CHILD_CRASHED, message, detail=detail)
+        logger.warning("child %s crashed: %s %s", self.process.pid, reason, detail)
+        if code == -signal.SIGKILL and self.failures.killed is not None:
+            return ModelError(*self.failures.killed, detail=f"{reason} {detail}")
+        error_code, message = self.failures.crashed
+        return ModelError(error_code, message.format(reason=reason), detail=detail)
 
     def stop(self, *, graceful: bool) -> None:
         """End the child: let it exit after a complete run, kill it otherwise."""
@@ -217,8 +305,9 @@ class _Child:
         if self.process.is_alive():
             self.process.kill()
         self.process.join()
-        # Killing the child broke the pipe under a blocked feeder, so this join is short.
-        self.feeder.join(_EXIT_GRACE_S)
+        if self.feeder is not None:
+            # Killing the child broke the pipe under a blocked feeder, so this join is short.
+            self.feeder.join(_EXIT_GRACE_S)
         self.inputs.close()
         self.outputs.close()
 

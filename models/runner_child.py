@@ -1,10 +1,13 @@
-"""The runner's child process: load the checkpoint, then stylise batches until told to stop.
+"""The runner's child processes: run a generator on batches, or validate an upload.
 
 Started by `models.runner` from a forkserver that has already imported torch and this module,
 so a child is ready in a fraction of a second. The child applies its own limits (threads, a
-memory cap, no core dumps), loads the checkpoint itself with the safe loaders, and talks to its
+memory cap, no core dumps), reads the checkpoint itself with the safe loaders, and talks to its
 parent over two pipes with JSON headers and raw float32 bytes, never pickle, so nothing the
 child sends can make the parent execute code.
+
+`main` loads a generator and stylises batches until told to stop; `validate` checks an
+uploaded checkpoint and answers with the plain fields of its `CheckpointInfo`.
 """
 
 from __future__ import annotations
@@ -24,15 +27,25 @@ import torch
 
 from models.architectures import Architecture
 from models.checkpoints import CheckpointLimits
-from models.errors import GENERATOR_FAILED, MEMORY_LIMIT, ErrorCode, ModelError
-from models.loading import CheckpointSpec, LoadedGenerator, load_generator
+from models.errors import (
+    GENERATOR_FAILED,
+    MEMORY_LIMIT,
+    VALIDATION_CRASHED,
+    VALIDATION_MEMORY_LIMIT,
+    ErrorCode,
+    ModelError,
+    out_of_memory,
+)
+from models.loading import CheckpointSpec, LoadedGenerator, load_generator, validate_checkpoint
 
 logger = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 1 << 16
-# The allocator's message when an allocation fails, e.g. under RLIMIT_AS.
-_ALLOCATION_FAILED = ("can't allocate memory", "Cannot allocate memory", "out of memory")
 _ERROR_TEXT_CHARS = 300
+# An error's message (which may quote a participant's tensor names) and its organizer-only
+# detail (a traceback) are cut to fit in a header, even at JSON's 12 bytes per character.
+_MESSAGE_CHARS = 1_000
+_DETAIL_CHARS = 4_000
 # EX_SOFTWARE, for the logs only: nobody waits for a child whose caller is gone.
 _ORPHANED_EXIT = 70
 _CALLER_CHECK_S = 1.0
@@ -48,6 +61,17 @@ class ChildJob:
     memory_limit_bytes: int
     device: str
     threads: int
+    caller_pid: int
+
+
+@dataclass(frozen=True)
+class ValidationJob:
+    """What a validation child needs, sent by pickling when the process starts."""
+
+    spec: CheckpointSpec
+    architecture: Architecture
+    checkpoint_limits: CheckpointLimits
+    memory_limit_bytes: int
     caller_pid: int
 
 
@@ -71,15 +95,29 @@ def main(job: ChildJob, inputs: Connection, outputs: Connection) -> None:
         _serve(generator, inputs, outputs)
     except Exception as error:
         failure = error if isinstance(error, ModelError) else _classified(error, job)
-        send_header(
-            outputs,
-            {
-                "kind": "error",
-                "code": str(failure.code),
-                "message": failure.message,
-                "detail": failure.detail,
-            },
-        )
+        _send_error(outputs, failure)
+
+
+def validate(job: ValidationJob, inputs: Connection, outputs: Connection) -> None:
+    """A validation child's entry point: one answer, the checkpoint's info or why it is refused.
+
+    `inputs` stays unused: the job says everything.
+    """
+    _exit_with_caller(job.caller_pid)
+    failure: ModelError
+    try:
+        # One thread: validation reads and checks, and an upload must not take every core.
+        torch.set_num_threads(1)
+        _limit_memory(job.memory_limit_bytes)
+        info = validate_checkpoint(job.spec, job.checkpoint_limits, architecture=job.architecture)
+        send_header(outputs, {"kind": "valid", "info": info.fields()})
+        return
+    except ModelError as error:
+        failure = error
+    except Exception as error:
+        # The traceback holds what filled the memory; it is let go when this block ends.
+        failure = _validation_failure(error, memory_limit_bytes=job.memory_limit_bytes)
+    _send_error(outputs, failure)
 
 
 def noop() -> None:
@@ -106,25 +144,42 @@ def receive_tensor(connection: Connection, shape: list[int]) -> torch.Tensor:
     return tensor
 
 
+def _send_error(outputs: Connection, failure: ModelError) -> None:
+    header = {
+        "kind": "error",
+        "code": str(failure.code),
+        "message": failure.message[:_MESSAGE_CHARS],
+        "detail": failure.detail[-_DETAIL_CHARS:],
+    }
+    send_header(outputs, header)
+
+
 def _configure(job: ChildJob) -> torch.device:
     torch.set_num_threads(job.threads)
     # Generators that draw random numbers give the same output on every run.
     torch.manual_seed(0)
-    # A crashing generator with gigabytes mapped must not write a core file.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     device = torch.device(job.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, job.memory_limit_bytes / total), device)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         return device
-    # Start the thread pool before capping the address space, so its stacks are not charged to
-    # the generator; the cap is then the torch runtime's size plus the generator's allowance.
-    torch.ones(64, 64) @ torch.ones(64, 64)
-    cap = _address_space_bytes() + job.memory_limit_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    _limit_memory(job.memory_limit_bytes)
     return device
+
+
+def _limit_memory(allowance_bytes: int) -> None:
+    """Cap the address space at the torch runtime's size plus `allowance_bytes`; no core dumps.
+
+    The thread pool starts first, so that its stacks are not charged to the allowance.
+    """
+    # A crash with gigabytes mapped must not write a core file.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    cap = _address_space_bytes() + allowance_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def _address_space_bytes() -> int:
@@ -155,9 +210,7 @@ def _serve(generator: LoadedGenerator, inputs: Connection, outputs: Connection) 
 
 def _classified(error: Exception, job: ChildJob) -> ModelError:
     detail = traceback.format_exc()
-    if isinstance(error, MemoryError | torch.OutOfMemoryError) or any(
-        text in str(error) for text in _ALLOCATION_FAILED
-    ):
+    if out_of_memory(error):
         message = MEMORY_LIMIT.format(limit=job.memory_limit_bytes // 2**20)
         return ModelError(ErrorCode.MEMORY_LIMIT, message, detail=detail)
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -166,6 +219,18 @@ def _classified(error: Exception, job: ChildJob) -> ModelError:
     return ModelError(
         ErrorCode.GENERATOR_FAILED, GENERATOR_FAILED.format(error=text), detail=detail
     )
+
+
+def _validation_failure(error: Exception, *, memory_limit_bytes: int) -> ModelError:
+    """What an error that validation did not name means: the memory limit, or a crash."""
+    if out_of_memory(error):
+        # No traceback: formatting one may need memory that is not there.
+        message = VALIDATION_MEMORY_LIMIT.format(limit=memory_limit_bytes // 2**20)
+        return ModelError(ErrorCode.VALIDATION_MEMORY_LIMIT, message, detail=type(error).__name__)
+    reason = type(error).__name__
+    logger.warning("validation failed: %s: %.300s", reason, error)
+    message = VALIDATION_CRASHED.format(reason=reason)
+    return ModelError(ErrorCode.VALIDATION_CRASHED, message, detail=traceback.format_exc())
 
 
 def _exit_with_caller(caller_pid: int) -> None:
