@@ -7,12 +7,14 @@ Exactly once, and never stranded:
 - every write afterwards is conditional on the claimed attempt still being the current one,
   so a worker that was given up on cannot overwrite the work of the one that took over;
 - the participant's own faults (anything the runner reports about their checkpoint) fail the
-  submission with its code and message; everything else is ours and is retried.
+  submission with its code and message; everything else (ours, or a phase set up with limits
+  no worker can honour) is retried, and fails the submission with a stable code after the
+  last attempt. No stored value makes the claim itself raise: a claim that raised would leave
+  the submission queued, and the dispatcher would send it into the same failure forever.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import shutil
 import tempfile
@@ -32,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from competitions.models import Challenge, ChallengeImage
+from competitions.models import Challenge, ChallengeImage, Phase
 from leaderboard.services import leaderboard_submission_update
 from models.errors import ModelError
 from models.loading import CheckpointSpec
@@ -48,7 +50,12 @@ from scoring.services import (
     scoring_profile_get,
 )
 from submissions.models import Submission
-from submissions.notifications import notify_infrastructure_failure, notify_participant
+from submissions.notifications import notify_participant
+from submissions.services import (
+    bounded_timedelta,
+    scoring_max_attempts,
+    submission_attempt_failed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,18 @@ INFRASTRUCTURE_FAILURE = (
     "Scoring failed {attempts} times for a reason on our side, not in your checkpoint; "
     "the organizers have been told. You can submit it again."
 )
+PHASE_MISCONFIGURED = (
+    "Scoring failed {attempts} times because this phase is set up wrongly, not because of your "
+    "checkpoint: {problem}. The organizers have been told; you can submit it again once they "
+    "have fixed the phase."
+)
+TIME_LIMIT_OUT_OF_RANGE = (
+    "its time limit of {limit} s is outside the {low}–{high} s a scoring worker can honour"
+)
+# The generator's time limits a worker can honour. The runner waits for its child with poll(),
+# whose timeout in milliseconds must fit a C int (about 24.8 days); a week is far longer than
+# any generator should run, and safely inside that.
+TIME_LIMIT_BOUNDS_S = (1, 7 * 24 * 3600)
 # How often progress (and the heartbeat) is written: at most once a second.
 PROGRESS_INTERVAL_S = 1.0
 
@@ -64,13 +83,24 @@ class Abandoned(Exception):
     """The claimed attempt is no longer current: cancelled, or taken over after a timeout."""
 
 
+class PhaseMisconfigured(Exception):
+    """The phase asks for something no worker can do: the organizers' to fix, not the
+    participant's."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 def submission_score(*, submission_id: str, worker: str) -> str:
     """Score one submission if it can be claimed; returns what happened, for the task log."""
     submission = submission_claim(submission_id=submission_id, worker=worker)
     if submission is None:
         return "not claimable"
+    # Bound before the `try`: the handlers below need it even when its thread fails to start.
+    attempt = Attempt(submission)
     try:
-        with Attempt(submission) as attempt:
+        with attempt:
             outcome = _score(submission, attempt)
             _record(submission, attempt, outcome)
     except Abandoned:
@@ -79,32 +109,43 @@ def submission_score(*, submission_id: str, worker: str) -> str:
     except ModelError as error:
         _fail(submission, attempt, code=str(error.code), message=error.message, detail=error.detail)
         return f"failed: {error.code}"
+    except PhaseMisconfigured as error:
+        logger.error("submission %s cannot be scored: %s", submission_id, error.problem)
+        message = PHASE_MISCONFIGURED.format(attempts=attempt.number, problem=error.problem)
+        return _not_theirs(submission, attempt, error, code="phase_misconfigured", message=message)
     except Exception as error:
         logger.exception("scoring submission %s failed on our side", submission_id)
-        return _infrastructure_failure(submission, attempt, error)
+        message = INFRASTRUCTURE_FAILURE.format(attempts=attempt.number)
+        return _not_theirs(submission, attempt, error, code="scoring_error", message=message)
     return "scored"
 
 
 def submission_claim(*, submission_id: str, worker: str) -> Submission | None:
-    """Take the submission for this worker: one conditional UPDATE, or None if not claimable."""
+    """Take the submission for this worker: one conditional UPDATE, or None if not claimable.
+
+    A queued submission is always claimable, whatever its attempts say (a lowered
+    ATELIER_SCORING_MAX_ATTEMPTS must not strand it): the attempt it gets is then its last. A
+    running one is taken over only when its worker fell silent and attempts remain (else the
+    reaper fails it). Spans are clamped, so that no phase or setting makes the claim raise.
+    """
     submission = Submission.objects.select_related("phase__challenge").filter(pk=submission_id)
     found = submission.first()
     if found is None:
         return None
     now = timezone.now()
-    stale = now - dt.timedelta(seconds=settings.ATELIER_HEARTBEAT_TIMEOUT_S)
+    stale = now - bounded_timedelta(settings.ATELIER_HEARTBEAT_TIMEOUT_S)
     limit = found.phase.time_limit_s + settings.ATELIER_DEADLINE_GRACE_S
     claimable = Q(status=Submission.Status.QUEUED) | Q(
-        status=Submission.Status.RUNNING, heartbeat_at__lt=stale
+        status=Submission.Status.RUNNING,
+        heartbeat_at__lt=stale,
+        attempts__lt=scoring_max_attempts(),
     )
-    claimed = submission.filter(
-        claimable, attempts__lt=settings.ATELIER_SCORING_MAX_ATTEMPTS
-    ).update(
+    claimed = submission.filter(claimable).update(
         status=Submission.Status.RUNNING,
         attempts=F("attempts") + 1,
         started_at=now,
         heartbeat_at=now,
-        deadline=now + dt.timedelta(seconds=limit),
+        deadline=now + bounded_timedelta(limit),
         worker=worker[:200],
         stage="validating",
         progress=0.0,
@@ -143,7 +184,7 @@ class Attempt:
         )
 
     def _beat(self) -> None:
-        interval = settings.ATELIER_HEARTBEAT_TIMEOUT_S / 4
+        interval = bounded_timedelta(settings.ATELIER_HEARTBEAT_TIMEOUT_S).total_seconds() / 4
         try:
             while not self._done.wait(interval):
                 if not self.current().update(heartbeat_at=timezone.now()):
@@ -186,6 +227,7 @@ class Outcome:
 def _score(submission: Submission, attempt: Attempt) -> Outcome:
     """Prepare the references, run the generator and score its outputs as they stream in."""
     challenge: Challenge = submission.phase.challenge
+    time_limit_s = _time_limit_s(submission.phase)
     runs = _prepare(challenge, attempt)
     gallery = _gallery_images(challenge, scoring_profile_get(challenge=challenge).gallery_size)
     plan = _plan(runs, gallery)
@@ -203,7 +245,7 @@ def _score(submission: Submission, attempt: Attempt) -> Outcome:
             ),
             *_batches(challenge, plan),
             limits=RunLimits(
-                time_limit_s=submission.phase.time_limit_s,
+                time_limit_s=time_limit_s,
                 memory_limit_bytes=settings.ATELIER_GENERATOR_MEMORY_BYTES,
                 device=settings.ATELIER_SCORING_DEVICE,
             ),
@@ -222,6 +264,17 @@ def _score(submission: Submission, attempt: Attempt) -> Outcome:
             generator_seconds=run.seconds, params=submission.param_count
         )
     return outcome
+
+
+def _time_limit_s(phase: Phase) -> int:
+    """The phase's time limit, checked before any work: the database may hold one (imported,
+    or written before the model had bounds) that no worker can honour."""
+    low, high = TIME_LIMIT_BOUNDS_S
+    if not low <= phase.time_limit_s <= high:
+        raise PhaseMisconfigured(
+            TIME_LIMIT_OUT_OF_RANGE.format(limit=phase.time_limit_s, low=low, high=high)
+        )
+    return phase.time_limit_s
 
 
 def _prepare(challenge: Challenge, attempt: Attempt) -> list[BoardRun]:
@@ -403,26 +456,18 @@ def _fail(submission: Submission, attempt: Attempt, *, code: str, message: str,
         notify_participant(submission_id=submission.pk)
 
 
-def _infrastructure_failure(submission: Submission, attempt: Attempt, error: Exception) -> str:
-    """Ours, not theirs: give the submission back to the queue, or fail it after N attempts."""
-    entry = _entry("error", attempt=attempt.number, error=repr(error)[:2000])
-    if attempt.number < settings.ATELIER_SCORING_MAX_ATTEMPTS:
-        requeued = attempt.current().update(
-            status=Submission.Status.QUEUED, stage="queued", heartbeat_at=None,
-            deadline=None, enqueued_at=None, log=[*submission.log, *attempt.steps, entry],
-        )  # fmt: skip
-        if requeued:
-            # Enqueued by the dispatcher's next round (enqueued_at is cleared), after a pause
-            # that gives a restarting database or broker time to come back.
-            return "requeued"
-        return "abandoned"
-    message = INFRASTRUCTURE_FAILURE.format(attempts=attempt.number)
-    updated = attempt.current().update(
-        status=Submission.Status.FAILED, stage="failed", error_code="scoring_error",
-        error_message=message, finished_at=timezone.now(), deadline=None,
+def _not_theirs(
+    submission: Submission, attempt: Attempt, error: Exception, *, code: str, message: str
+) -> str:
+    """Ours or the phase's, not the participant's: back to the queue (sent again by the
+    dispatcher's next round, after a pause that gives a restarting database or broker time to
+    come back), or failed with `code` and `message` after the last attempt."""
+    entry = _entry("error", attempt=attempt.number, code=code, error=repr(error)[:2000])
+    outcome = submission_attempt_failed(
+        submission=submission,
+        code=code,
+        message=message,
         log=[*submission.log, *attempt.steps, entry],
-    )  # fmt: skip
-    if updated:
-        notify_participant(submission_id=submission.pk)
-        notify_infrastructure_failure(submission_id=submission.pk, error=repr(error))
-    return "failed: scoring_error"
+        error=repr(error),
+    )
+    return f"failed: {code}" if outcome == "failed" else outcome

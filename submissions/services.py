@@ -23,7 +23,8 @@ from config.files import files_removed_on_failure
 from models.architectures import Inputs
 from models.checkpoints import SUFFIXES, CheckpointLimits
 from models.errors import ModelError
-from models.loading import CheckpointInfo, CheckpointSpec, validate_checkpoint
+from models.loading import CheckpointInfo, CheckpointSpec
+from models.runner import ValidationLimits, validate_in_child
 from submissions.models import Submission
 from submissions.selectors import QuotaUsage, quota_usage
 
@@ -180,10 +181,17 @@ def _check_quota(usage: QuotaUsage) -> None:
 
 
 def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> CheckpointInfo:
-    limits = CheckpointLimits(max_bytes=phase.max_checkpoint_bytes, max_params=phase.max_params)
+    limits = ValidationLimits(
+        time_limit_s=settings.ATELIER_VALIDATION_TIME_LIMIT_S,
+        memory_limit_bytes=settings.ATELIER_VALIDATION_MEMORY_LIMIT_MB * 2**20,
+        checkpoint=CheckpointLimits(
+            max_bytes=phase.max_checkpoint_bytes, max_params=phase.max_params
+        ),
+    )
     try:
-        # The format is read from the file's bytes, whatever the participant called it.
-        info = validate_checkpoint(spec, limits)
+        # In a child process: this one never parses the participant's file. The format is read
+        # from the file's bytes, whatever the participant called it.
+        info = validate_in_child(spec, limits)
     except ModelError as error:
         raise ApplicationError(str(error.code), error.message) from error
     wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
@@ -243,46 +251,96 @@ INTERRUPTED = (
     "Scoring was interrupted {attempts} times on our side (a worker stopped answering); "
     "the organizers have been told. You can submit it again."
 )
+# The longest span a setting or a phase may put between now and a deadline or a cut-off:
+# anything longer is clamped, so that no stored value can make a claim, the reaper or the
+# dispatcher raise OverflowError (datetime ends at year 9999) and strand what it was handling.
+LONGEST_SPAN = dt.timedelta(days=366)
+# Bounds on ATELIER_SCORING_MAX_ATTEMPTS: at least one attempt, or nothing could ever be
+# claimed; at most what `Submission.attempts` (a small integer) can count.
+MAX_ATTEMPTS_BOUNDS = (1, 100)
+
+
+def bounded_timedelta(seconds: float) -> dt.timedelta:
+    """`seconds` as a timedelta, clamped to between zero and LONGEST_SPAN."""
+    return dt.timedelta(seconds=min(max(seconds, 0), LONGEST_SPAN.total_seconds()))
+
+
+def scoring_max_attempts() -> int:
+    """How many attempts a submission gets: the setting, within MAX_ATTEMPTS_BOUNDS."""
+    low, high = MAX_ATTEMPTS_BOUNDS
+    return min(max(settings.ATELIER_SCORING_MAX_ATTEMPTS, low), high)
+
+
+def submission_attempt_failed(
+    *,
+    submission: Submission,
+    code: str,
+    message: str,
+    log: list[dict[str, Any]],
+    error: str,
+    now: dt.datetime | None = None,
+    enqueue: bool = False,
+) -> str:
+    """The running attempt `submission` holds ended for a reason that is not the participant's
+    (the platform's or the phase's): back to the queue while attempts remain, else failed with
+    `code` and `message`, the participant and the organizers told.
+
+    Only that attempt is touched (still running, same attempt number). Returns "requeued",
+    "failed", or "abandoned" when a cancel, the reaper or another worker got there first.
+    Requeued, it is sent again now if `enqueue`, else by the dispatcher's next round.
+    """
+    from submissions.notifications import notify_infrastructure_failure, notify_participant
+
+    now = now or timezone.now()
+    same_attempt = Submission.objects.filter(
+        pk=submission.pk, status=Submission.Status.RUNNING, attempts=submission.attempts
+    )
+    if submission.attempts < scoring_max_attempts():
+        if not same_attempt.update(
+            status=Submission.Status.QUEUED, stage="queued", heartbeat_at=None,
+            deadline=None, enqueued_at=None, log=log,
+        ):  # fmt: skip
+            return "abandoned"
+        if enqueue:
+            submission_enqueue(submission_id=submission.pk)
+        return "requeued"
+    if not same_attempt.update(
+        status=Submission.Status.FAILED, stage="failed", error_code=code[:50],
+        error_message=message, finished_at=now, deadline=None, log=log,
+    ):  # fmt: skip
+        return "abandoned"
+    notify_participant(submission_id=submission.pk)
+    notify_infrastructure_failure(submission_id=submission.pk, error=error)
+    return "failed"
 
 
 def submissions_reap(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Running submissions whose worker is gone (heartbeat stopped, or past the deadline):
     back to the queue while attempts remain, else failed with the reason."""
-    from submissions.notifications import notify_infrastructure_failure, notify_participant
-
     now = now or timezone.now()
-    stale = now - dt.timedelta(seconds=settings.ATELIER_HEARTBEAT_TIMEOUT_S)
+    stale = now - bounded_timedelta(settings.ATELIER_HEARTBEAT_TIMEOUT_S)
     lost = Submission.objects.filter(status=Submission.Status.RUNNING).filter(
         Q(heartbeat_at__lt=stale) | Q(deadline__lt=now) | Q(heartbeat_at__isnull=True)
     )
     counts = {"requeued": 0, "failed": 0}
     for submission in lost:
-        same_attempt = Submission.objects.filter(
-            pk=submission.pk, status=Submission.Status.RUNNING, attempts=submission.attempts
-        )
         entry = {
             "at": now.isoformat(timespec="milliseconds"),
             "step": "reaped",
             "worker": submission.worker,
             "attempt": submission.attempts,
         }
-        log = [*submission.log, entry]
-        if submission.attempts < settings.ATELIER_SCORING_MAX_ATTEMPTS:
-            if same_attempt.update(
-                status=Submission.Status.QUEUED, stage="queued", heartbeat_at=None,
-                deadline=None, enqueued_at=None, log=log,
-            ):  # fmt: skip
-                counts["requeued"] += 1
-                submission_enqueue(submission_id=submission.pk)
-            continue
-        if same_attempt.update(
-            status=Submission.Status.FAILED, stage="failed", error_code="scoring_interrupted",
-            error_message=INTERRUPTED.format(attempts=submission.attempts),
-            finished_at=now, deadline=None, log=log,
-        ):  # fmt: skip
-            counts["failed"] += 1
-            notify_participant(submission_id=submission.pk)
-            notify_infrastructure_failure(submission_id=submission.pk, error="worker lost")
+        outcome = submission_attempt_failed(
+            submission=submission,
+            code="scoring_interrupted",
+            message=INTERRUPTED.format(attempts=submission.attempts),
+            log=[*submission.log, entry],
+            error="worker lost",
+            now=now,
+            enqueue=True,
+        )
+        if outcome in counts:
+            counts[outcome] += 1
     if any(counts.values()):
         logger.warning("reaper: %s", counts)
     return counts
@@ -292,7 +350,7 @@ def submissions_dispatch(*, now: dt.datetime | None = None) -> int:
     """Queued submissions with no task in flight (never sent, or sent long ago and lost with a
     broker restart) are enqueued again; a duplicate message is harmless, the claim decides."""
     now = now or timezone.now()
-    overdue = now - dt.timedelta(seconds=settings.ATELIER_DISPATCH_AFTER_S)
+    overdue = now - bounded_timedelta(settings.ATELIER_DISPATCH_AFTER_S)
     waiting = Submission.objects.filter(status=Submission.Status.QUEUED).filter(
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=overdue)
     )
