@@ -13,3 +13,11 @@ graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker: object) -> None:
+    """Start the validation forkserver (torch preloaded) before the first upload arrives, so
+    that no participant waits the few seconds of its cold start."""
+    from models.runner import start_forkserver
+
+    start_forkserver()
