@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 
 from competitions import selectors
 from competitions.forms import BundleImportForm, ChallengeImageAddForm
-from competitions.models import Challenge, ChallengeImage, Participation, Phase
+from competitions.models import Challenge, ChallengeImage, Participation, Phase, field_bounds
 from competitions.roles import ORGANIZERS_GROUP
 from competitions.services import (
     challenge_archive,
@@ -97,12 +97,20 @@ RANKING_FIELDS = {"ranking_rule", "ranking_metrics", "representation", "max_sele
 
 
 class PhaseInlineForm(forms.ModelForm):
-    """The leaderboard settings may be left out of a submitted form: their defaults apply."""
+    """The leaderboard settings may be left out of a submitted form: their defaults apply.
+
+    The model's validators judge every value; its bounds also go into the number inputs, so
+    the browser says so before the form is sent.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in RANKING_FIELDS:
             self.fields[name].required = False
+        for name, field in self.fields.items():
+            if isinstance(field, forms.IntegerField):
+                low, high = field_bounds(Phase, name)
+                field.widget.attrs.update(min=low, max=high)
 
 
 class PhaseInline(admin.TabularInline):

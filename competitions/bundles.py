@@ -13,22 +13,25 @@ one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import lzma
 import os
 import re
 import stat
 import tempfile
 import tomllib
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from competitions.imaging import ACCEPTED_SUFFIXES, ImageRejected, normalise_image
-from competitions.models import MAX_RESOLUTION, MIN_RESOLUTION, Challenge
+from competitions.models import MAX_RESOLUTION, MIN_RESOLUTION, Challenge, Phase, field_bounds
 from config.errors import ApplicationError
 
 MANIFEST_NAME = "challenge.toml"
@@ -96,14 +99,17 @@ PHASE_KEYS = frozenset(
         "max_checkpoint_bytes",
     }
 )
-PHASE_DEFAULTS = {
-    "max_per_day": 5,
-    "max_total": 100,
-    "max_running": 1,
-    "time_limit_s": 600,
-    "max_params": 20_000_000,
-    "max_checkpoint_bytes": 200 * 1024 * 1024,
-}
+# Whole numbers of a phase; their defaults and bounds are the Phase model's.
+PHASE_NUMBER_KEYS = (
+    "max_per_day",
+    "max_total",
+    "max_running",
+    "time_limit_s",
+    "max_params",
+    "max_checkpoint_bytes",
+)
+# The longest value quoted back in a message; a 1 MB title is not repeated in full.
+QUOTED_VALUE_MAX_CHARS = 80
 
 NOT_A_BUNDLE = "{name} is neither a zip archive nor a folder."
 CORRUPT_ZIP = "The zip archive is damaged and cannot be read ({detail})."
@@ -121,7 +127,22 @@ MISSING_MANIFEST = "The bundle has no challenge.toml at its top level."
 BAD_TOML = "challenge.toml is not valid TOML: {detail}."
 UNKNOWN_KEYS = "challenge.toml: unknown key(s) {keys}{where}."
 MISSING_KEY = "challenge.toml: `{key}` is required{where}."
-BAD_VALUE = "challenge.toml: `{key}`{where} {problem} (got {value!r})."
+BAD_VALUE = "challenge.toml: `{key}`{where} {problem} (got {value})."
+INVALID_FIELD = "challenge.toml: `{key}`{where}: {problem}"
+INVALID_ENTRY = "challenge.toml{where}: {problem}"
+TEXT_TOO_LONG = (
+    "challenge.toml: `{key}` is {length:,} characters long; the limit is {limit:,}. "
+    "Shorten it, or move what is not needed to take part elsewhere."
+)
+TEXT_FILE_TOO_LARGE = (
+    "challenge.toml: `{key}` names {path}, a file of {size:,} bytes: far more than the "
+    "{limit:,} characters the text may have."
+)
+MANIFEST_TOO_LARGE = "challenge.toml is {size:,} bytes; the limit is {limit:,}."
+TOML_TOO_DEEP = "challenge.toml nests arrays or tables too deeply to be read."
+DATE_OUT_OF_RANGE = "is outside the dates this site can store (years 1 to 9999 in UTC)"
+UNREADABLE = "{path}: the file cannot be read ({detail})."
+UNSUPPORTED_ZIP = "{path}: the zip entry is stored in a way that cannot be read ({detail})."
 MISSING_TEXT_FILE = "challenge.toml: `{key}` names the file {value!r}, which is not in the bundle."
 NOT_UTF8 = "{path}: text files must be UTF-8."
 STRAY_FILE = (
@@ -283,8 +304,14 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[],
                 # zipfile stops at the declared size and checks the CRC, so a lying header
                 # cannot inflate past the byte budget checked above.
                 data = handle.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError) as error:
+            # zlib and lzma report damaged data with their own exception types.
             raise BundleError("bundle_corrupt", CORRUPT_ZIP.format(detail=error)) from error
+        except NotImplementedError as error:
+            # An encryption or compression method zipfile does not implement.
+            raise BundleError(
+                "bundle_unsupported_zip", UNSUPPORTED_ZIP.format(path=info.filename, detail=error)
+            ) from error
         if len(data) > info.file_size:
             raise BundleError("bundle_corrupt", SIZE_MISMATCH.format(path=info.filename))
         return data
@@ -309,8 +336,23 @@ def _folder_entries(root: Path, limits: BundleLimits) -> list[_Entry]:
             size = full.lstat().st_size
             total += size
             _check_limits(len(entries) + 1, total, limits)
-            entries.append(_Entry(path=PurePosixPath(relative), size=size, read=full.read_bytes))
+            entries.append(
+                _Entry(path=PurePosixPath(relative), size=size, read=_file_reader(full, relative))
+            )
     return entries
+
+
+def _file_reader(full: Path, relative: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        try:
+            return full.read_bytes()
+        except OSError as error:
+            # Unreadable (permissions), or gone since it was listed.
+            raise BundleError(
+                "bundle_unreadable", UNREADABLE.format(path=relative, detail=error.strerror)
+            ) from error
+
+    return read
 
 
 def _safe_relative_path(name: str) -> PurePosixPath:
@@ -370,13 +412,22 @@ def _read_checked(entry: _Entry) -> bytes:
 
 
 def _manifest_parse(files: dict[PurePosixPath, _Entry]) -> Manifest:
-    raw_bytes = _read_checked(files[PurePosixPath(MANIFEST_NAME)])
+    entry = files[PurePosixPath(MANIFEST_NAME)]
+    limit = _manifest_max_bytes()
+    if entry.size > limit:
+        raise BundleError(
+            "bundle_invalid_manifest", MANIFEST_TOO_LARGE.format(size=entry.size, limit=limit)
+        )
+    raw_bytes = _read_checked(entry)
     try:
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise BundleError("bundle_invalid_manifest", NOT_UTF8.format(path=MANIFEST_NAME)) from error
     except tomllib.TOMLDecodeError as error:
         raise BundleError("bundle_invalid_toml", BAD_TOML.format(detail=error)) from error
+    except RecursionError as error:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise BundleError("bundle_invalid_toml", TOML_TOO_DEEP) from error
     _reject_unknown(raw, TOP_LEVEL_KEYS, where="")
     slug = _required(raw, "slug", str, where="")
     if not SLUG_PATTERN.match(slug) or len(slug) > 64:
@@ -421,6 +472,12 @@ def _manifest_parse(files: dict[PurePosixPath, _Entry]) -> Manifest:
     )
 
 
+def _manifest_max_bytes() -> int:
+    # Room for both markdown texts inline (UTF-8 takes up to 4 bytes a character) and a
+    # generous megabyte for everything else; tomllib is not made to read gigabytes.
+    return 2 * 4 * settings.ATELIER_MARKDOWN_MAX_CHARS + 1024 * 1024
+
+
 def _phase_parse(item: Any, index: int) -> PhaseSpec:
     where = f" in phase {index}"
     if not isinstance(item, dict):
@@ -433,13 +490,19 @@ def _phase_parse(item: Any, index: int) -> PhaseSpec:
     ends_at = _datetime(item, "ends_at", where)
     if ends_at <= starts_at:
         _bad("ends_at", ends_at.isoformat(), "must be later than starts_at", where=where)
-    numbers = {}
-    for key, default in PHASE_DEFAULTS.items():
-        value = _optional(item, key, int, default, where=where)
-        if value < 1:
-            _bad(key, value, "must be at least 1", where=where)
-        numbers[key] = value
+    numbers = {key: _phase_number(item, key, where) for key in PHASE_NUMBER_KEYS}
     return PhaseSpec(name=name, starts_at=starts_at, ends_at=ends_at, **numbers)
+
+
+def _phase_number(item: dict[str, Any], key: str, where: str) -> int:
+    """A whole number of a phase, with the Phase model's default and within its bounds."""
+    value = _optional(item, key, int, Phase._meta.get_field(key).default, where=where)
+    low, high = field_bounds(Phase, key)
+    if value < low:
+        _bad(key, value, f"must be at least {low:,}", where=where)
+    if value > high:
+        _bad(key, value, f"must be at most {high:,}", where=where)
+    return value
 
 
 def _datetime(item: dict[str, Any], key: str, where: str) -> dt.datetime:
@@ -454,11 +517,25 @@ def _datetime(item: dict[str, Any], key: str, where: str) -> dt.datetime:
         value = dt.datetime.combine(value, dt.time.min)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-10:00 is a valid ISO date-time whose UTC time is in year 10000.
+        _bad(key, value.isoformat(), DATE_OUT_OF_RANGE, where=where)
 
 
 def _text_or_file(raw: dict[str, Any], key: str, files: dict[PurePosixPath, _Entry]) -> str:
     """A markdown field holds the text itself, or the name of a text file in the bundle."""
+    text = _text_or_file_read(raw, key, files)
+    limit = settings.ATELIER_MARKDOWN_MAX_CHARS
+    if len(text) > limit:
+        raise BundleError(
+            "bundle_text_too_long", TEXT_TOO_LONG.format(key=key, length=len(text), limit=limit)
+        )
+    return text
+
+
+def _text_or_file_read(raw: dict[str, Any], key: str, files: dict[PurePosixPath, _Entry]) -> str:
     value = _optional(raw, key, str, "", where="")
     candidate = value.strip()
     looks_like_file = (
@@ -472,6 +549,13 @@ def _text_or_file(raw: dict[str, Any], key: str, files: dict[PurePosixPath, _Ent
     entry = files.get(path)
     if entry is None:
         raise BundleError("bundle_missing_file", MISSING_TEXT_FILE.format(key=key, value=candidate))
+    limit = settings.ATELIER_MARKDOWN_MAX_CHARS
+    if entry.size > 4 * limit:
+        # More bytes than the longest text can take in UTF-8: refused before it is read.
+        raise BundleError(
+            "bundle_text_too_long",
+            TEXT_FILE_TOO_LARGE.format(key=key, path=path, size=entry.size, limit=limit),
+        )
     try:
         return _read_checked(entry).decode("utf-8")
     except UnicodeDecodeError as error:
@@ -516,11 +600,30 @@ _TYPE_NAMES = {
 }
 
 
-def _bad(key: str, value: Any, problem: str, *, where: str = "") -> None:
+def _bad(key: str, value: Any, problem: str, *, where: str = "") -> NoReturn:
+    quoted = repr(value)
+    if len(quoted) > QUOTED_VALUE_MAX_CHARS:
+        quoted = f"{quoted[: QUOTED_VALUE_MAX_CHARS - 1]}…"
     raise BundleError(
         "bundle_invalid_manifest",
-        BAD_VALUE.format(key=key, where=where, problem=problem, value=value),
+        BAD_VALUE.format(key=key, where=where, problem=problem, value=quoted),
     )
+
+
+def bundle_field_error(error: ValidationError, *, where: str = "") -> BundleError:
+    """The model's refusal of a value the manifest gave, naming the manifest's key.
+
+    The manifest is checked before anything is written, but the model has the last word:
+    whatever it refuses reaches the organizer as a bundle error, never as a server error.
+    """
+    problems = [
+        INVALID_ENTRY.format(where=where, problem=message)
+        if key == NON_FIELD_ERRORS
+        else INVALID_FIELD.format(key=key, where=where, problem=message)
+        for key, messages in error.message_dict.items()
+        for message in messages
+    ]
+    return BundleError("bundle_invalid_manifest", " ".join(problems))
 
 
 # --- Images ---------------------------------------------------------------------------------

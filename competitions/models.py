@@ -3,19 +3,87 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from competitions.text import MarkdownTooComplex, markdown_render_safe, markdown_to_safe_html
 from leaderboard.ranking import RankingRuleError, ranking_rule_parse
 
+# What an organizer may set, in one place: full_clean() enforces it on every write (the admin's
+# forms, the bundle importer, the services), and the bundle importer quotes it in its messages.
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
+# Quotas: ample for any challenge, and far from overflowing whatever adds or multiplies them.
+MAX_COUNT = 1_000_000
+COUNT_VALIDATORS = (MinValueValidator(1), MaxValueValidator(MAX_COUNT))
+MAX_SELECTED = 100
+
+DATE_OUT_OF_RANGE = (
+    "%(value)s is outside the dates this site can store: years 1 to 9999 once converted to UTC."
+)
+MARKDOWN_TOO_LONG = "At most {limit:,} characters of markdown; this text has {length:,}."
+
+
+def max_time_limit_s() -> int:
+    return settings.ATELIER_MAX_TIME_LIMIT_S
+
+
+def max_generator_params() -> int:
+    return settings.ATELIER_MAX_GENERATOR_PARAMS
+
+
+def max_checkpoint_bytes() -> int:
+    # No request body larger than this is read, so a larger checkpoint could never arrive.
+    return settings.ATELIER_MAX_UPLOAD_BYTES
+
+
+def validate_datetime_in_utc_range(value: dt.datetime) -> None:
+    """Refuse a date-time that leaves Python's years 1 to 9999 once converted to UTC.
+
+    The database stores UTC, so saving 9999-12-31T23:59:59-10:00 raised OverflowError.
+    """
+    aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+    try:
+        aware.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError(
+            DATE_OUT_OF_RANGE, code="date_out_of_range", params={"value": value.isoformat()}
+        ) from None
+
+
+def validate_markdown_length(value: str) -> None:
+    limit = settings.ATELIER_MARKDOWN_MAX_CHARS
+    if len(value) > limit:
+        raise ValidationError(
+            MARKDOWN_TOO_LONG.format(limit=limit, length=len(value)), code="markdown_too_long"
+        )
+
+
+def field_bounds(model: type[models.Model], name: str) -> tuple[float, float]:
+    """The lowest and highest value a numeric field's validators accept."""
+    low, high = -math.inf, math.inf
+    for validator in model._meta.get_field(name).validators:
+        if isinstance(validator, (MinValueValidator, MaxValueValidator)):
+            limit = validator.limit_value
+            limit = limit() if callable(limit) else limit
+            if isinstance(validator, MinValueValidator):
+                low = max(low, limit)
+            else:
+                high = min(high, limit)
+    return low, high
 
 
 class Challenge(models.Model):
@@ -33,10 +101,24 @@ class Challenge(models.Model):
         APPROVAL = "approval", "Approval: an organizer approves each participant"
 
     slug = models.SlugField(max_length=64, unique=True)
-    title = models.CharField(max_length=200)
-    summary = models.CharField(max_length=300, blank=True)
-    description = models.TextField(blank=True, help_text="Markdown.")
-    rules = models.TextField(blank=True, help_text="Markdown. Participants accept these to join.")
+    # NUL passes SQLite but PostgreSQL refuses it mid-transaction; refuse it here instead.
+    title = models.CharField(max_length=200, validators=[ProhibitNullCharactersValidator()])
+    summary = models.CharField(
+        max_length=300, blank=True, validators=[ProhibitNullCharactersValidator()]
+    )
+    description = models.TextField(
+        blank=True,
+        help_text="Markdown.",
+        validators=[validate_markdown_length, ProhibitNullCharactersValidator()],
+    )
+    rules = models.TextField(
+        blank=True,
+        help_text="Markdown. Participants accept these to join.",
+        validators=[validate_markdown_length, ProhibitNullCharactersValidator()],
+    )
+    # Rendered and sanitised once, when the challenge is saved; pages show them as they are.
+    description_html = models.TextField(blank=True, editable=False)
+    rules_html = models.TextField(blank=True, editable=False)
     task_kind = models.CharField(
         max_length=20, choices=TaskKind.choices, default=TaskKind.SINGLE_STYLE
     )
@@ -60,7 +142,12 @@ class Challenge(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, validators=[validate_datetime_in_utc_range]
+    )
+
+    # Each markdown field, and the field its rendered HTML is stored in.
+    MARKDOWN_FIELDS = (("description", "description_html"), ("rules", "rules_html"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -78,12 +165,46 @@ class Challenge(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The stored HTML follows its markdown on every write, whichever path made it (admin,
+        # bundle, fixtures), so a page never renders markdown. Text refused by clean() that is
+        # saved anyway is shown as plain text.
+        update_fields = kwargs.get("update_fields")
+        for source, target in self.MARKDOWN_FIELDS:
+            if update_fields is None or source in update_fields:
+                self._markdown_render(source, target, markdown_to_safe_html)
+                if update_fields is not None:
+                    kwargs["update_fields"] = update_fields = {*update_fields, target}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("challenge_detail", kwargs={"slug": self.slug})
 
     @property
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    def clean(self) -> None:
+        """Render the markdown now: text too complex to render is refused with the reason."""
+        errors = {}
+        for source, target in self.MARKDOWN_FIELDS:
+            if len(getattr(self, source)) > settings.ATELIER_MARKDOWN_MAX_CHARS:
+                continue  # its validator refuses it; rendering it would only take time
+            try:
+                self._markdown_render(source, target, markdown_render_safe)
+            except MarkdownTooComplex as error:
+                errors[source] = str(error)
+        if errors:
+            raise ValidationError(errors)
+
+    def _markdown_render(self, source: str, target: str, render: Callable[[str], str]) -> None:
+        """Store the HTML of one markdown field, unless it was rendered from this text already
+        (by clean(), just before save())."""
+        text = getattr(self, source)
+        rendered_from = self.__dict__.setdefault("_markdown_rendered_from", {})
+        if rendered_from.get(source) != text:
+            setattr(self, target, render(text))
+            rendered_from[source] = text
 
 
 class Phase(models.Model):
@@ -99,26 +220,38 @@ class Phase(models.Model):
         SELECTED = "selected", "Submissions selected for the final ranking"
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
-    name = models.CharField(max_length=100)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    name = models.CharField(max_length=100, validators=[ProhibitNullCharactersValidator()])
+    starts_at = models.DateTimeField(validators=[validate_datetime_in_utc_range])
+    ends_at = models.DateTimeField(validators=[validate_datetime_in_utc_range])
     max_per_day = models.PositiveIntegerField(
-        default=5, help_text="Submissions per participant in any rolling 24 hours."
+        default=5,
+        validators=COUNT_VALIDATORS,
+        help_text="Submissions per participant in any rolling 24 hours.",
     )
     max_total = models.PositiveIntegerField(
-        default=100, help_text="Submissions per participant over the whole phase."
+        default=100,
+        validators=COUNT_VALIDATORS,
+        help_text="Submissions per participant over the whole phase.",
     )
     max_running = models.PositiveIntegerField(
-        default=1, help_text="Submissions per participant queued or running at once."
+        default=1,
+        validators=COUNT_VALIDATORS,
+        help_text="Submissions per participant queued or running at once.",
     )
     time_limit_s = models.PositiveIntegerField(
-        default=600, help_text="Wall-clock limit for generating all outputs of one submission."
+        default=600,
+        validators=[MinValueValidator(1), MaxValueValidator(max_time_limit_s)],
+        help_text="Wall-clock limit for generating all outputs of one submission.",
     )
     max_params = models.PositiveBigIntegerField(
-        default=20_000_000, help_text="Largest generator accepted, in parameters."
+        default=20_000_000,
+        validators=[MinValueValidator(1), MaxValueValidator(max_generator_params)],
+        help_text="Largest generator accepted, in parameters.",
     )
     max_checkpoint_bytes = models.PositiveBigIntegerField(
-        default=200 * 1024 * 1024, help_text="Largest checkpoint file accepted, in bytes."
+        default=200 * 1024 * 1024,
+        validators=[MinValueValidator(1), MaxValueValidator(max_checkpoint_bytes)],
+        help_text="Largest checkpoint file accepted, in bytes.",
     )
     quota_counts_failed = models.BooleanField(
         default=False,
@@ -146,12 +279,13 @@ class Phase(models.Model):
     )
     max_selected = models.PositiveSmallIntegerField(
         default=2,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SELECTED)],
         help_text="Submissions a participant may select for the final ranking.",
     )
     private_revealed_at = models.DateTimeField(
         null=True,
         blank=True,
+        validators=[validate_datetime_in_utc_range],
         help_text="When the organizers revealed the private leaderboard (after the phase).",
     )
 

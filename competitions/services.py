@@ -8,9 +8,10 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from competitions.bundles import (
@@ -19,6 +20,7 @@ from competitions.bundles import (
     BundleLimits,
     PreparedBundle,
     Progress,
+    bundle_field_error,
     bundle_prepare,
 )
 from competitions.imaging import NormalisedImage, normalise_image
@@ -275,11 +277,11 @@ def _bundle_write(
         public_fraction=manifest.public_fraction,
         registration=manifest.registration,
     )
-    challenge.full_clean()
+    _bundle_full_clean(challenge)
     challenge.save()
     if organizer is not None:
         challenge.organizers.add(organizer)
-    for spec in manifest.phases:
+    for index, spec in enumerate(manifest.phases, 1):
         phase = Phase(
             challenge=challenge,
             name=spec.name,
@@ -292,7 +294,7 @@ def _bundle_write(
             max_params=spec.max_params,
             max_checkpoint_bytes=spec.max_checkpoint_bytes,
         )
-        phase.full_clean()
+        _bundle_full_clean(phase, where=f" in phase {index}")
         phase.save()
     for image in prepared.images:
         with image.temp_path.open("rb") as handle:
@@ -310,6 +312,14 @@ def _bundle_write(
     if manifest.status == Challenge.Status.PUBLISHED:
         challenge_publish(challenge=challenge)
     return challenge
+
+
+def _bundle_full_clean(instance: models.Model, *, where: str = "") -> None:
+    """full_clean(), with a refusal reported against the manifest's key, not as a crash."""
+    try:
+        instance.full_clean()
+    except ValidationError as error:
+        raise bundle_field_error(error, where=where) from error
 
 
 # --- Participation --------------------------------------------------------------------------

@@ -221,6 +221,17 @@ ATELIER_BUNDLE_MAX_BYTES = env.int("ATELIER_BUNDLE_MAX_BYTES", default=2 * 1024*
 # The largest request body with files (checkpoints, bundles) read at all; a phase's own
 # checkpoint limit is checked after the upload, against the file.
 ATELIER_MAX_UPLOAD_BYTES = env.int("ATELIER_MAX_UPLOAD_BYTES", default=1024**3)
+# Limits of what organizers set, checked by the model on every write (admin, bundles).
+# The longest time limit a phase may set. Kept below ATELIER_BROKER_VISIBILITY_TIMEOUT_S (6 h)
+# with ATELIER_DEADLINE_GRACE_S added, or the broker would hand a slow scoring run to a second
+# worker; scoring workers honour at most a week whatever this says.
+ATELIER_MAX_TIME_LIMIT_S = env.int("ATELIER_MAX_TIME_LIMIT_S", default=4 * 3600)
+# The largest generator a phase may accept: a billion parameters is 4 GB of float32 weights,
+# already more than a checkpoint under ATELIER_MAX_UPLOAD_BYTES can hold.
+ATELIER_MAX_GENERATOR_PARAMS = env.int("ATELIER_MAX_GENERATOR_PARAMS", default=1_000_000_000)
+# The longest challenge description or rules, in characters of markdown. Rendered once when
+# saved; the renderer is linear in the length, about a second for this much hostile text.
+ATELIER_MARKDOWN_MAX_CHARS = env.int("ATELIER_MARKDOWN_MAX_CHARS", default=100_000)
 # Each upload is validated in a child process under these limits (issue 18), so that no file
 # can stall or bloat the web process; a valid 2 MB checkpoint takes well under a second.
 ATELIER_VALIDATION_TIME_LIMIT_S = env.float("ATELIER_VALIDATION_TIME_LIMIT_S", default=30.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 
 from competitions import bundles
 from competitions.imaging import NOT_AN_IMAGE
-from competitions.models import Challenge, ChallengeImage, Participation
+from competitions.models import MARKDOWN_TOO_LONG, Challenge, ChallengeImage, Participation
 from competitions.services import RESOLUTION_LOCKED, participation_join
 from tests.competitions.bundle_helpers import good_bundle_files, write_zip
 from tests.factories import UserFactory, image_bytes, make_challenge
@@ -277,3 +278,141 @@ def test_bad_bundle_upload_shows_the_reason_and_imports_nothing(tmp_path: Path, 
 def test_plain_participant_cannot_reach_the_import_form(participant) -> None:
     response = admin_client(participant).get(reverse("admin:competitions_challenge_import"))
     assert response.status_code == 302
+
+
+# --- Hostile values -------------------------------------------------------------------------
+
+
+def challenge_add_form(**changes: object) -> dict[str, object]:
+    """The admin's add form for a challenge with one phase, with some values changed."""
+    data: dict[str, object] = {
+        "title": "Made Here",
+        "slug": "made-here",
+        "summary": "",
+        "task_kind": "single_style",
+        "resolution": 64,
+        "public_fraction": 0.3,
+        "registration": "open",
+        "description": "",
+        "rules": "",
+        "phases-TOTAL_FORMS": 1,
+        "phases-INITIAL_FORMS": 0,
+        "phases-0-name": "Only",
+        "phases-0-starts_at_0": "2026-01-01",
+        "phases-0-starts_at_1": "00:00:00",
+        "phases-0-ends_at_0": "2026-12-31",
+        "phases-0-ends_at_1": "00:00:00",
+        "phases-0-max_per_day": 5,
+        "phases-0-max_total": 100,
+        "phases-0-max_running": 1,
+        "phases-0-time_limit_s": 600,
+        "phases-0-max_params": 1000000,
+        "phases-0-max_checkpoint_bytes": 1000000,
+    }
+    data.update(changes)
+    return data
+
+
+def phase_errors(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    (phases,) = response.context["inline_admin_formsets"]
+    return phases.formset.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("time_limit_s", 10**15),
+        ("time_limit_s", 0),
+        ("max_per_day", 10**6 + 1),
+        ("max_params", 10**12),
+        ("max_checkpoint_bytes", 2**62),
+        ("max_selected", 101),
+    ],
+)
+def test_admin_refuses_phase_numbers_out_of_bounds_naming_the_field(
+    organizer, field: str, value: int
+) -> None:
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_add"),
+        challenge_add_form(**{f"phases-0-{field}": value}),
+    )
+    assert response.status_code == 200
+    assert list(phase_errors(response)) == [field]
+    assert not Challenge.objects.exists()
+
+
+def test_admin_number_inputs_carry_the_models_bounds(organizer, settings) -> None:
+    settings.ATELIER_MAX_TIME_LIMIT_S = 3_600
+    page = admin_client(organizer).get(reverse("admin:competitions_challenge_add"))
+    (time_limit,) = re.findall(r"<input [^>]*time_limit_s[^>]*>", page.content.decode())
+    assert 'min="1" max="3600"' in time_limit
+
+
+def test_admin_refuses_a_date_that_leaves_the_range_in_utc(organizer, settings) -> None:
+    # The admin reads dates in the site's time zone: late 9999 in Hawaii is year 10000 in UTC.
+    settings.TIME_ZONE = "Pacific/Honolulu"
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_add"),
+        challenge_add_form(**{"phases-0-ends_at_0": "9999-12-31", "phases-0-ends_at_1": "23:00"}),
+    )
+    assert response.status_code == 200
+    assert list(phase_errors(response)) == ["ends_at"]
+    assert "years 1 to 9999 once converted to UTC" in phase_errors(response)["ends_at"][0]
+    assert not Challenge.objects.exists()
+
+
+def test_admin_refuses_markdown_over_the_limit(organizer, settings) -> None:
+    settings.ATELIER_MARKDOWN_MAX_CHARS = 100
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_add"), challenge_add_form(rules="r" * 101)
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "rules": [MARKDOWN_TOO_LONG.format(limit=100, length=101)]
+    }
+    assert not Challenge.objects.exists()
+
+
+def test_admin_stores_the_rendered_markdown(organizer) -> None:
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_add"),
+        challenge_add_form(description="# Hi <img src=x onerror=alert(1)>"),
+    )
+    assert response.status_code == 302
+    assert Challenge.objects.get().description_html == '<h1>Hi <img src="x"></h1>'
+
+
+def test_bundle_with_a_date_out_of_range_shows_the_reason_and_imports_nothing(
+    tmp_path: Path, organizer
+) -> None:
+    files = good_bundle_files()
+    files["challenge.toml"] = files["challenge.toml"].replace(
+        b"ends_at = 2026-06-30T23:59:59Z", b'ends_at = "9999-12-31T23:59:59-10:00"'
+    )
+    archive = write_zip(tmp_path / "b.zip", files)
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_import"),
+        {"bundle": io.BytesIO(archive.read_bytes())},
+    )
+    assert response.status_code == 200
+    assert (
+        "challenge.toml: `ends_at` in phase 1 is outside the dates this site can store "
+        "(years 1 to 9999 in UTC) (got &#x27;9999-12-31T23:59:59-10:00&#x27;). "
+        "[bundle_invalid_manifest]"
+    ) in response.content.decode()
+    assert not Challenge.objects.exists()
+
+
+def test_bundle_with_a_huge_time_limit_shows_the_reason(tmp_path: Path, organizer) -> None:
+    files = good_bundle_files()
+    files["challenge.toml"] = files["challenge.toml"].replace(
+        b"time_limit_s = 300", b"time_limit_s = 1000000000000000"
+    )
+    archive = write_zip(tmp_path / "b.zip", files)
+    response = admin_client(organizer).post(
+        reverse("admin:competitions_challenge_import"),
+        {"bundle": io.BytesIO(archive.read_bytes())},
+    )
+    assert response.status_code == 200
+    assert "`time_limit_s` in phase 1 must be at most" in response.content.decode()
+    assert not Challenge.objects.exists()

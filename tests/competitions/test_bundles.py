@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from competitions import bundles
 from competitions.bundles import BundleError, BundleLimits
 from competitions.models import Challenge, ChallengeImage, Phase
 from competitions.services import challenge_bundle_import
+from competitions.text import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
 from tests.competitions.bundle_helpers import (
     add_raw_entry,
     add_symlink_entry,
@@ -78,7 +81,9 @@ def test_folder_bundle_imports_everything(tmp_path: Path, organizer) -> None:
     assert (development.time_limit_s, development.max_params) == (300, 5_000_000)
     assert final.starts_at == dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     assert final.ends_at == dt.datetime(2026, 7, 14, 10, tzinfo=dt.UTC)
-    assert final.max_per_day == bundles.PHASE_DEFAULTS["max_per_day"]
+    # Keys left out take the model's defaults.
+    assert final.max_per_day == Phase._meta.get_field("max_per_day").default
+    assert final.time_limit_s == Phase._meta.get_field("time_limit_s").default
 
     images = challenge.images
     assert images.filter(kind="content", split="public").count() == 2
@@ -465,3 +470,222 @@ def test_import_challenge_command_reports_the_reason(tmp_path: Path) -> None:
         call_command("import_challenge", str(write_zip(tmp_path / "b.zip", files)))
     assert str(caught.value) == f"{bundles.MISSING_MANIFEST} [bundle_missing_manifest]"
     assert_nothing_imported()
+
+
+# --- Hostile values: bounds, dates, texts ---------------------------------------------------
+
+
+def edited_bundle(tmp_path: Path, old: str, new: str) -> Path:
+    files = good_bundle_files()
+    manifest = files["challenge.toml"].decode()
+    assert old in manifest
+    files["challenge.toml"] = manifest.replace(old, new, 1).encode()
+    return write_zip(tmp_path / "b.zip", files)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'starts_at = "2026-01-01T00:00:00Z"',
+            'starts_at = "0001-01-01T00:30:00+01:00"',
+            "challenge.toml: `starts_at` in phase 1 is outside the dates this site can store "
+            "(years 1 to 9999 in UTC) (got '0001-01-01T00:30:00+01:00').",
+        ),
+        (
+            "ends_at = 2026-06-30T23:59:59Z",
+            'ends_at = "9999-12-31T23:59:59-10:00"',
+            "challenge.toml: `ends_at` in phase 1 is outside the dates this site can store "
+            "(years 1 to 9999 in UTC) (got '9999-12-31T23:59:59-10:00').",
+        ),
+        (
+            'ends_at = "2026-07-14T12:00:00+02:00"',
+            "ends_at = 9999-12-31T23:59:59-10:00",
+            "challenge.toml: `ends_at` in phase 2 is outside the dates this site can store "
+            "(years 1 to 9999 in UTC) (got '9999-12-31T23:59:59-10:00').",
+        ),
+    ],
+    ids=["string-before-year-1", "string-after-year-9999", "toml-date-time"],
+)
+def test_date_that_leaves_the_range_in_utc_is_refused_naming_the_key(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    source = edited_bundle(tmp_path, old, new)
+    error = refused(source)
+    assert (error.code, error.message) == ("bundle_invalid_manifest", message)
+    assert_nothing_imported()
+    with pytest.raises(CommandError) as caught:
+        call_command("import_challenge", str(source))
+    assert str(caught.value) == f"{message} [bundle_invalid_manifest]"
+    assert_nothing_imported()
+
+
+def test_the_last_storable_moment_imports(tmp_path: Path) -> None:
+    source = edited_bundle(
+        tmp_path, 'ends_at = "2026-07-14T12:00:00+02:00"', 'ends_at = "9999-12-31T23:59:59Z"'
+    )
+    challenge = challenge_bundle_import(source=source, limits=LIMITS)
+    assert challenge.phases.get(name="Final").ends_at.year == 9999
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "time_limit_s = 300",
+            "time_limit_s = 1000000000000000",
+            "challenge.toml: `time_limit_s` in phase 1 must be at most 3,600 "
+            "(got 1000000000000000).",
+        ),
+        (
+            "time_limit_s = 300",
+            "time_limit_s = 0",
+            "challenge.toml: `time_limit_s` in phase 1 must be at least 1 (got 0).",
+        ),
+        (
+            "max_total = 50",
+            "max_total = 1000001",
+            "challenge.toml: `max_total` in phase 1 must be at most 1,000,000 (got 1000001).",
+        ),
+        (
+            "max_params = 5000000",
+            "max_params = 1000000000000",
+            "challenge.toml: `max_params` in phase 1 must be at most 50,000,000 "
+            "(got 1000000000000).",
+        ),
+        (
+            'ends_at = "2026-07-14T12:00:00+02:00"',
+            'ends_at = "2026-07-14T12:00:00+02:00"\nmax_checkpoint_bytes = 4611686018427387904',
+            "challenge.toml: `max_checkpoint_bytes` in phase 2 must be at most 524,288,000 "
+            "(got 4611686018427387904).",
+        ),
+    ],
+    ids=["time-limit-huge", "time-limit-zero", "quota", "params", "checkpoint-bytes"],
+)
+def test_phase_numbers_outside_the_models_bounds_are_refused(
+    tmp_path: Path, settings, old: str, new: str, message: str
+) -> None:
+    settings.ATELIER_MAX_TIME_LIMIT_S = 3_600
+    settings.ATELIER_MAX_GENERATOR_PARAMS = 50_000_000
+    settings.ATELIER_MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+    error = refused(edited_bundle(tmp_path, old, new))
+    assert (error.code, error.message) == ("bundle_invalid_manifest", message)
+    assert_nothing_imported()
+
+
+@pytest.mark.parametrize(
+    ("key", "line"),
+    [
+        ("description", 'description = "description.md"'),
+        ("rules", 'rules = "Be kind. **No** copying style images."'),
+    ],
+)
+def test_markdown_over_the_limit_is_refused(tmp_path: Path, settings, key: str, line: str) -> None:
+    settings.ATELIER_MARKDOWN_MAX_CHARS = 1_000
+    files = good_bundle_files()
+    files["challenge.toml"] = files["challenge.toml"].replace(
+        line.encode(), f'{key} = "long.md"'.encode()
+    )
+    files["long.md"] = "é".encode() * 1_001
+    error = refused(write_zip(tmp_path / "b.zip", files))
+    assert (error.code, error.message) == (
+        "bundle_text_too_long",
+        bundles.TEXT_TOO_LONG.format(key=key, length=1_001, limit=1_000),
+    )
+    assert_nothing_imported()
+
+
+def test_markdown_file_too_large_is_refused_unread(tmp_path: Path, settings) -> None:
+    settings.ATELIER_MARKDOWN_MAX_CHARS = 1_000
+    files = good_bundle_files()
+    files["description.md"] = b"a" * 4_001
+    error = refused(write_zip(tmp_path / "b.zip", files))
+    assert (error.code, error.message) == (
+        "bundle_text_too_long",
+        bundles.TEXT_FILE_TOO_LARGE.format(
+            key="description", path="description.md", size=4_001, limit=1_000
+        ),
+    )
+
+
+def test_markdown_too_complex_to_render_is_refused_naming_the_key(tmp_path: Path) -> None:
+    files = good_bundle_files()
+    files["description.md"] = b"word " * 2_500  # one paragraph of 12,500 characters
+    error = refused(write_zip(tmp_path / "b.zip", files))
+    assert (error.code, error.message) == (
+        "bundle_invalid_manifest",
+        "challenge.toml: `description`: "
+        + PARAGRAPH_TOO_LONG.format(length=12_500, limit=PARAGRAPH_MAX_CHARS),
+    )
+    assert_nothing_imported()
+
+
+def test_imported_markdown_is_stored_rendered_and_sanitised(tmp_path: Path) -> None:
+    challenge = challenge_bundle_import(
+        source=write_zip(tmp_path / "b.zip", good_bundle_files()), limits=LIMITS
+    )
+    assert challenge.description_html.startswith("<h1>Welcome</h1>")
+    assert "<script" not in challenge.description_html
+    assert challenge.rules_html == "<p>Be kind. <strong>No</strong> copying style images.</p>"
+
+
+def test_long_values_are_quoted_shortened(tmp_path: Path) -> None:
+    error = refused(edited_bundle(tmp_path, 'title = "Bundle Challenge"', f'title = "{"t" * 500}"'))
+    assert error.message == (
+        "challenge.toml: `title` must be between 1 and 200 characters "
+        f"(got '{'t' * (bundles.QUOTED_VALUE_MAX_CHARS - 2)}…)."
+    )
+
+
+def test_toml_nested_too_deeply_is_refused(tmp_path: Path) -> None:
+    files = good_bundle_files()
+    files["challenge.toml"] += b"\nx = " + b"[" * 5_000 + b"]" * 5_000 + b"\n"
+    error = refused(write_zip(tmp_path / "b.zip", files))
+    assert (error.code, error.message) == ("bundle_invalid_toml", bundles.TOML_TOO_DEEP)
+
+
+def test_oversized_manifest_is_refused_unread(tmp_path: Path, settings) -> None:
+    settings.ATELIER_MARKDOWN_MAX_CHARS = 1_000
+    files = good_bundle_files()
+    files["challenge.toml"] += b"#" * (1024 * 1024 + 8_000)
+    size = len(files["challenge.toml"])
+    error = refused(write_zip(tmp_path / "b.zip", files))
+    assert (error.code, error.message) == (
+        "bundle_invalid_manifest",
+        bundles.MANIFEST_TOO_LARGE.format(size=size, limit=8_000 + 1024 * 1024),
+    )
+
+
+def deflated_zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_damaged_compressed_data_is_refused(tmp_path: Path) -> None:
+    source = deflated_zip(tmp_path / "b.zip", good_bundle_files())
+    data = bytearray(source.read_bytes())
+    # The first entry is challenge.toml; its deflate stream starts after the local header.
+    start = 30 + len("challenge.toml")
+    data[start : start + 2] = b"\xff\xff"
+    source.write_bytes(bytes(data))
+    error = refused(source)
+    assert error.code == "bundle_corrupt"
+    assert error.message.startswith("The zip archive is damaged and cannot be read (Error -3")
+
+
+def test_unsupported_compression_method_is_refused(tmp_path: Path) -> None:
+    source = deflated_zip(tmp_path / "b.zip", good_bundle_files())
+    data = bytearray(source.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    method = struct.pack("<H", 99)  # 99: AES encryption, which zipfile cannot read
+    data[8:10], data[central + 10 : central + 12] = method, method
+    source.write_bytes(bytes(data))
+    error = refused(source)
+    assert (error.code, error.message) == (
+        "bundle_unsupported_zip",
+        bundles.UNSUPPORTED_ZIP.format(
+            path="challenge.toml", detail="That compression method is not supported"
+        ),
+    )

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 
+import markdown
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -75,6 +76,28 @@ def test_markdown_is_rendered_and_sanitised(client: Client, organizer) -> None:
     assert '<a href="https://example.org" rel="nofollow noopener">site</a>' in page
     for forbidden in ("<script>alert", "javascript:", "onclick", "<iframe", "<style>body"):
         assert forbidden not in page
+
+
+def test_pages_show_the_stored_html_and_render_no_markdown(
+    client: Client, challenge: Challenge, participant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Markdown is rendered when a challenge is saved, never on a page view: a text that is
+    slow to render costs its author one save, not every visitor a page."""
+    Challenge.objects.filter(pk=challenge.pk).update(
+        description="# Changed behind the model's back", rules="**Changed** too"
+    )
+
+    def no_rendering(*args: object, **kwargs: object) -> str:
+        raise AssertionError("a page rendered markdown")
+
+    monkeypatch.setattr(markdown.Markdown, "convert", no_rendering)
+    overview = client.get(challenge.get_absolute_url()).content.decode()
+    assert "<h1>challenge-a</h1>" in overview
+    assert "Changed" not in overview
+    rules = client.get(f"/challenges/{challenge.slug}/rules/").content.decode()
+    assert "<p>The rules of challenge-a: be kind.</p>" in rules
+    join = logged_in(participant).get(reverse("challenge_join", args=[challenge.slug]))
+    assert "<p>The rules of challenge-a: be kind.</p>" in join.content.decode()
 
 
 def test_anonymous_join_goes_to_login(client: Client, challenge: Challenge) -> None:
