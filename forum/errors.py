@@ -40,7 +40,7 @@ POST_TOO_LONG = (
 )
 POST_TOO_COMPLEX = (
     "post_too_complex",
-    "This post nests too deeply to be displayed; simplify its lists and quotes.",
+    "This post cannot be displayed as written. {reason}",
 )
 NUL_CHARACTER = ("forum_null_character", "The text contains a NUL character; remove it.")
 TITLE_EMPTY = ("title_empty", "Give the thread a title.")

@@ -41,7 +41,7 @@ def _body_render(body: str) -> tuple[str, str]:
     try:
         html = markdown_render_safe(body)
     except MarkdownTooComplex as error:
-        raise refusal(errors.POST_TOO_COMPLEX) from error
+        raise refusal(errors.POST_TOO_COMPLEX, reason=str(error)) from error
     if not html.strip():
         raise refusal(errors.POST_NOTHING_TO_SHOW)
     return body, html

@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 
 from competitions.text import (
+    TOO_DEEP,
     MarkdownTooComplex,
     _LinearLinksExtension,
     markdown_render_safe,
@@ -142,6 +143,8 @@ def test_text_nested_too_deeply_is_refused_not_a_server_error(challenge, member)
     with pytest.raises(ApplicationError) as caught:
         services.thread_create(viewer=viewer(challenge, member), title="t", body=body)
     assert caught.value.code == "post_too_complex"
+    # The renderer's own sentence says what to change.
+    assert caught.value.message == f"This post cannot be displayed as written. {TOO_DEEP}"
     # Descriptions (rendered by the template filter) fall back to escaped text instead.
     assert markdown_to_safe_html("<b>x</b>\n: b\n" * 1600).startswith("<pre>&lt;b&gt;")
 
