@@ -126,8 +126,8 @@ def judge_images(*, challenge: Challenge) -> JudgeImages:
 
 
 def judge_settings(*, challenge: Challenge, profile: ScoringProfile) -> engine.JudgeSettings:
-    # With a single image in a set, one quarter is held out and crops come from the halves
-    # that do not touch it: crops are half the resolution at most. A judge of three strided
+    # With a single image in a set, its bottom-right quarter is held out and crops come from
+    # its top and left halves: crops are half the resolution at most. A judge of three strided
     # layers needs crops of 64 pixels or more; small challenges get two.
     crop = min(engine.JudgeSettings.crop, challenge.resolution // 2)
     return engine.JudgeSettings(

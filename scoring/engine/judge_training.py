@@ -14,9 +14,8 @@ BCE loss, a fixed step budget. Every random draw, weights included, comes from o
 byte for byte.
 
 Held out (never trained on), per set: of two or more images, the last ⌊n/5⌋ (at least one) in
-the order given (callers order by sha256); of a single image, its most typical quarter (see
-`typical_quarter`; training crops come from the half-rows and half-columns that do not touch
-it, so crops are at most half the image). The procedural
+the order given (callers order by sha256); of a single image, its bottom-right quarter (training
+crops come from its top and left halves, so crops are at most half the image). The procedural
 textures held out are drawn separately; the degraded photos held out are the held-out photos,
 each degraded once. Each held-out region goes through the
 judge whole, and its map of patch probabilities is averaged over `tile`×`tile` pixel tiles: a
@@ -168,8 +167,8 @@ class JudgeTrainingResult:
 class _Split:
     """Training regions and held-out regions of one set.
 
-    Regions are tensors of N×3×H×W; a set of one image trains on two (the half-row and the
-    half-column away from its held-out quarter) and holds out its most typical quarter.
+    Regions are tensors of N×3×H×W; a set of one image trains on two (its top and its left
+    half) and holds out its bottom-right quarter.
     """
 
     training: tuple[torch.Tensor, ...]
@@ -313,57 +312,14 @@ def _split(images: torch.Tensor, crop: int) -> _Split:
     half = resolution // 2
     if count == 1 and half >= crop:
         # A square held out, the size of a training crop, so that the judge sees it as it saw
-        # its training crops (instance norm statistics depend on the region's extent); the
-        # training crops come from the half-rows and half-columns that do not touch it.
-        row, column = typical_quarter(images[0])
-        rows = slice((1 - row) * half, (2 - row) * half)
-        columns = slice((1 - column) * half, (2 - column) * half)
+        # its training crops (instance norm statistics depend on the region's extent).
         return _Split(
-            training=(images[:, :, rows, :], images[:, :, :, columns]),
-            heldout=images[
-                :, :, row * half : (row + 1) * half, column * half : (column + 1) * half
-            ],
+            training=(images[:, :, :half, :], images[:, :, :, :half]),
+            heldout=images[:, :, half:, half:],
         )
     raise ScoringError(
         ErrorCode.JUDGE_TRAINING_DATA, JUDGE_TRAINING_CROP.format(crop=crop, resolution=resolution)
     )
-
-
-def typical_quarter(image: torch.Tensor) -> tuple[int, int]:
-    """(row, column) of the quarter of a 3×H×W image most like the other three.
-
-    Each quarter is described by its mean and spread per channel and its mean luma gradient
-    (how busy its texture is); the quarter whose description is nearest (L1) the mean of the
-    others' is the one held out, ties going to the bottom-right. Holding out a fixed corner
-    checked some judges on blank paper or a margin the rest of the artwork does not have
-    (style tiles 0.0 on one real artwork): a check of an atypical corner says little about
-    how the judge sees the style.
-    """
-    half_height, half_width = image.shape[-2] // 2, image.shape[-1] // 2
-    quarters = [(row, column) for row in (1, 0) for column in (1, 0)]
-    descriptions = torch.stack(
-        [
-            _describe(
-                image[
-                    :,
-                    row * half_height : (row + 1) * half_height,
-                    column * half_width : (column + 1) * half_width,
-                ]
-            )
-            for row, column in quarters
-        ]
-    )
-    total = descriptions.sum(dim=0)
-    others = (total - descriptions) / (len(quarters) - 1)
-    distances = (descriptions - others).abs().sum(dim=1)
-    return quarters[int(torch.argmin(distances))]
-
-
-def _describe(region: torch.Tensor) -> torch.Tensor:
-    pixels = region.double().flatten(1)
-    luma = (region.double() * torch.tensor(LUMA, dtype=torch.float64).view(3, 1, 1)).sum(dim=0)
-    busy = (luma[:, 1:] - luma[:, :-1]).abs().mean() + (luma[1:, :] - luma[:-1, :]).abs().mean()
-    return torch.cat([pixels.mean(dim=1), pixels.std(dim=1), busy.view(1)])
 
 
 def _initialised(settings: JudgeSettings, generator: torch.Generator) -> PatchDiscriminator:

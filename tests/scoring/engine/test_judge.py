@@ -33,7 +33,7 @@ from scoring.engine.errors import (
     JUDGE_UNREADABLE,
 )
 from scoring.engine.judge import judge_bytes
-from scoring.engine.judge_training import _split, calibrated_threshold, typical_quarter
+from scoring.engine.judge_training import calibrated_threshold
 from tests.scoring.engine.helpers import smooth_images, stripes
 
 TINY_SETTINGS = JudgeSettings(steps=20, width=4, n_layers=2, crop=16, batch_size=4)
@@ -80,7 +80,7 @@ def test_training_reports_its_curve_and_held_out_check(
     )
     assert steps == [(step, 5) for step in range(1, 6)]
     assert len(result.losses) == 5
-    # One style image: one 16-pixel quarter, four 8-pixel tiles. Six photos: the
+    # One style image: its bottom-right 16-pixel quarter, four 8-pixel tiles. Six photos: the
     # last one (16 tiles), and it degraded (16); three negatives: the last (16); 2 textures (32).
     held = result.heldout
     assert held.style_tiles == 4
@@ -248,25 +248,3 @@ def test_another_network_is_not_a_judge() -> None:
     error = _refusal({"features.0.weight": torch.zeros(4, 3, 3, 3)})
     assert error.message.startswith(JUDGE_NOT_PATCHGAN.format(problem=""))
     assert "model.0.weight" in error.message
-
-
-def test_the_quarter_held_out_of_a_single_style_image_is_its_most_typical() -> None:
-    # Three quarters of one busy texture, the bottom-right one blank paper: the blank corner
-    # says nothing about the style, so a top or left quarter is held out instead.
-    image = stripes(1, 64, period=4)[0].clone()
-    image[:, 32:, 32:] = 1.0
-    row, column = typical_quarter(image)
-    assert (row, column) != (1, 1)
-
-    split = _split(image.unsqueeze(0), crop=32)
-
-    quarter = image[:, row * 32 : (row + 1) * 32, column * 32 : (column + 1) * 32]
-    assert torch.equal(split.heldout[0], quarter)
-    # Training regions never overlap the held-out quarter: a half-row and a half-column away.
-    top, left = row * 32, column * 32
-    assert torch.equal(split.training[0][0], image[:, 32 - top : 64 - top, :])
-    assert torch.equal(split.training[1][0], image[:, :, 32 - left : 64 - left])
-
-
-def test_a_uniform_style_image_holds_out_its_bottom_right_quarter() -> None:
-    assert typical_quarter(torch.full((3, 64, 64), 0.5)) == (1, 1)
