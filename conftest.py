@@ -12,6 +12,7 @@ from pytest_django.fixtures import Settings
 from competitions.models import Challenge
 from tests import services
 from tests.factories import UserFactory, make_challenge, make_organizer
+from tests.models.checkpoint_files import save_wide_legacy_pth
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -67,3 +68,9 @@ def challenge(organizer: User) -> Challenge:
 def other_challenge(other_organizer: User) -> Challenge:
     """Challenge B: published, organized by ``other_organizer`` only."""
     return make_challenge(slug="challenge-b", organizers=(other_organizer,))
+
+
+@pytest.fixture(scope="session")
+def wide_legacy_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """27 MB in torch.save's legacy format (validation reads it whole), made once a session."""
+    return save_wide_legacy_pth(tmp_path_factory.mktemp("wide"))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from models.architectures import Inputs, get_architecture
+from models.zoo.transformer_net import TransformerNet
 
 SIZE = 32
 # Small configurations of every zoo architecture; names are test ids.
@@ -83,4 +84,13 @@ def export_program(network: nn.Module, inputs: tuple[torch.Tensor, ...], path: P
     shapes = tuple({0: dynamic, 2: dynamic, 3: dynamic} for _ in inputs)
     program = torch.export.export(network.eval(), inputs, dynamic_shapes=shapes)
     torch.export.save(program, path)
+    return path
+
+
+def save_wide_legacy_pth(folder: Path) -> Path:
+    """A width-64 TransformerNet (27 MB) in torch.save's legacy format, which validation reads
+    whole: big enough for memory limits to bite."""
+    torch.manual_seed(0)
+    path = folder / "wide.pth"
+    torch.save(TransformerNet(64).state_dict(), path, _use_new_zipfile_serialization=False)
     return path

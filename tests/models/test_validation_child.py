@@ -17,7 +17,6 @@ from models.checkpoints import CheckpointLimits
 from models.errors import ErrorCode, ModelError
 from models.loading import CheckpointInfo, CheckpointSpec, validate_checkpoint
 from models.runner import ValidationLimits, validate_in_child
-from models.zoo.transformer_net import TransformerNet
 from tests.models import faulty_validation
 from tests.models.checkpoint_files import random_network, save_safetensors, save_torch
 from tests.models.test_hostile import edit_program, rewrite_archive
@@ -35,15 +34,6 @@ def refused(spec: CheckpointSpec, limits: ValidationLimits = LIMITS) -> ModelErr
 @pytest.fixture(scope="module")
 def weights() -> dict[str, torch.Tensor]:
     return random_network("transformer_net", {"width": 4}).state_dict()
-
-
-@pytest.fixture(scope="module")
-def wide_legacy_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """27 MB, in torch.save's legacy format, which validation reads whole."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("wide") / "wide.pth"
-    torch.save(TransformerNet(64).state_dict(), path, _use_new_zipfile_serialization=False)
-    return path
 
 
 @pytest.fixture

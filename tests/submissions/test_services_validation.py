@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import torch
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -20,7 +19,6 @@ from config.errors import ApplicationError
 from models import checkpoints, exported, loading
 from models import errors as model_errors
 from models.loading import CheckpointInfo, CheckpointSpec
-from models.zoo.transformer_net import TransformerNet
 from submissions import services
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -39,15 +37,6 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("programs") / "generator.pt2"
     network = random_network("transformer_net", {"width": 4})
     return export_program(network, example_inputs("transformer_net"), path)
-
-
-@pytest.fixture(scope="module")
-def wide_legacy_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """27 MB in torch.save's legacy format, which validation reads whole."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("wide") / "wide.pth"
-    torch.save(TransformerNet(64).state_dict(), path, _use_new_zipfile_serialization=False)
-    return path
 
 
 @pytest.fixture
