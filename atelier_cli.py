@@ -32,7 +32,14 @@ __version__ = "1.0"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_CONFIG = "~/.config/atelier/config.toml"
 # For the help text only: the server decides what it accepts and says why it refuses.
-ARCHITECTURES = ("transformer_net", "resnet_generator", "unet_generator", "adain", "exported")
+ARCHITECTURES = (
+    "transformer_net",
+    "resnet_generator",
+    "unet_generator",
+    "adain",
+    "exported",
+    "onnx",
+)
 IO_RANGES = ("0-1", "0-255", "-1-1")
 ACTIVE = ("queued", "running")
 STATUSES = (*ACTIVE, "scored", "failed", "cancelled")

@@ -13,6 +13,12 @@ Each repeat runs plain, then the runner, then plain channels_last; the runner's 
 plain time just before it is the figure to watch (median over repeats; target: at most 1.10).
 The forkserver's cold start, paid once per worker process, is printed separately.
 
+The same network exported to ONNX (`torch.onnx.export`, dynamic batch and sides) runs twice
+more in each repeat: ONNX Runtime in this process (`models.onnx_graph.OnnxGenerator`, the
+session options the sandbox uses) and `run_generator` on the .onnx file. Target: the sandboxed
+ONNX run at most 1.10 × the in-process one; the table also gives ONNX Runtime ÷ PyTorch on the
+same network and images.
+
     .venv/bin/python benchmarks/runner_overhead.py
 """
 
@@ -85,13 +91,34 @@ def main() -> None:
             for _ in run_generator(spec, batches, limits=RunLimits(time_limit_s=600), stats=stats):
                 pass
 
+        onnx_spec = CheckpointSpec(export_onnx(network, Path(folder) / "net.onnx"), "onnx")
+        onnx_generator = load_generator(onnx_spec)
+        onnx_generator.prepare(torch.device("cpu"))
+
+        def onnx_in_process() -> None:
+            with torch.inference_mode():
+                for batch in batches:
+                    onnx_generator(batch)
+
+        def onnx_runner() -> None:
+            for _ in run_generator(onnx_spec, batches, limits=RunLimits(time_limit_s=600)):
+                pass
+
         cold_start = timed(start_forkserver)
-        times: dict[str, list[float]] = {"plain": [], "runner": [], "plain channels_last": []}
+        times: dict[str, list[float]] = {
+            "plain": [],
+            "runner": [],
+            "plain channels_last": [],
+            "onnx in-process": [],
+            "onnx runner": [],
+        }
         for repeat in range(REPEATS):
             logger.info("repeat %d of %d", repeat + 1, REPEATS)
             times["plain"].append(timed(lambda: plain(torch.contiguous_format)))
             times["runner"].append(timed(runner))
             times["plain channels_last"].append(timed(lambda: plain(torch.channels_last)))
+            times["onnx in-process"].append(timed(onnx_in_process))
+            times["onnx runner"].append(timed(onnx_runner))
 
     # Each runner time is divided by the plain time measured just before it, so that a load
     # change on a shared machine between repeats does not skew the ratio.
@@ -109,6 +136,37 @@ def main() -> None:
     ratio = statistics.median(ratios)
     verdict = "meets" if ratio <= TARGET_RATIO else "misses"
     print(f"runner ÷ plain (median) = {ratio:.3f}, {verdict} the target of {TARGET_RATIO:.2f}")
+    onnx_ratios = [
+        r / p for r, p in zip(times["onnx runner"], times["onnx in-process"], strict=True)
+    ]
+    onnx_ratio = statistics.median(onnx_ratios)
+    verdict = "meets" if onnx_ratio <= TARGET_RATIO else "misses"
+    print(
+        f"onnx runner ÷ onnx in-process (median) = {onnx_ratio:.3f}, {verdict} the target of "
+        f"{TARGET_RATIO:.2f}"
+    )
+    best_torch = min(
+        statistics.median(times["plain"]), statistics.median(times["plain channels_last"])
+    )
+    print(
+        "ONNX Runtime ÷ PyTorch in-process (best layout), same network and images: "
+        f"{statistics.median(times['onnx in-process']) / best_torch:.3f}"
+    )
+
+
+def export_onnx(network: torch.nn.Module, path: Path) -> Path:
+    """The network as a participant exports it: dynamic batch, height and width, 0..255."""
+    dynamic = torch.export.Dim.DYNAMIC
+    torch.onnx.export(
+        network.to(memory_format=torch.contiguous_format),
+        (torch.rand(1, 3, SIZE, SIZE) * 255,),
+        path,
+        input_names=["content"],
+        output_names=["stylised"],
+        dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic},),
+        external_data=False,
+    )
+    return path
 
 
 if __name__ == "__main__":

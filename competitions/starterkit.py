@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from competitions.datazip import SPOOL_BYTES, archive_name
 from competitions.models import Challenge, ChallengeImage
-from models.architectures import Inputs, Role, architectures
+from models.architectures import Inputs, Role, architectures, get_architecture
 from scoring.baseline import baseline_settings
 from scoring.engine import METRIC_DIRECTIONS
 
@@ -40,6 +40,10 @@ scipy>=1.14
 safetensors>=0.4.5
 Pillow>=11
 requests>=2.32
+# The platform's checkpoint readers know ONNX; export_onnx.py needs torch.onnx's exporter.
+onnx>=1.17
+onnxruntime>=1.20
+onnxscript>=0.5
 """
 TRAIN_PY = '''\
 #!/usr/bin/env python3
@@ -51,6 +55,52 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.training.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+EXPORT_ONNX_PY = '''\
+#!/usr/bin/env python3
+"""Export a trained checkpoint to ONNX, to submit it as `--arch onnx` (see README.md)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import torch  # noqa: E402
+
+from models.loading import CheckpointSpec, load_generator  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("checkpoint", type=Path, help="e.g. run/checkpoint.safetensors")
+    parser.add_argument("--arch", required=True, help="the architecture it was trained as")
+    parser.add_argument("--out", type=Path, default=Path("run/generator.onnx"))
+    arguments = parser.parse_args()
+    resolution = json.loads((HERE / "challenge.json").read_text())["resolution"]
+    generator = load_generator(CheckpointSpec(arguments.checkpoint, arguments.arch))
+    network = generator.module.eval()
+    # The graph takes and returns the architecture's own pixel range, with any batch size,
+    # height and width.
+    dynamic = torch.export.Dim.DYNAMIC
+    torch.onnx.export(
+        network,
+        (torch.rand(1, 3, resolution, resolution),),
+        arguments.out,
+        input_names=["content"],
+        output_names=["stylised"],
+        dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic},),
+        external_data=False,
+    )
+    io_range = generator.info.io_range.value
+    print(f"wrote {arguments.out}; submit it with --arch onnx --io-range {io_range}")
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
@@ -96,6 +146,7 @@ data/content/      {content_count} public photos to stylise ({resolution}×{reso
 data/style/        {style_count} public style images
 challenge.json     resolution, task kind, I/O conventions, metric definitions
 train.py           the trainer (the platform's own: models/training/)
+export_onnx.py     exports a trained checkpoint to ONNX (optional)
 atelier.py         the command-line client (submit, status, leaderboard)
 models/, scoring/  the platform's architectures, checkpoint formats and metric code
 ```
@@ -138,6 +189,20 @@ python atelier.py submit --challenge {slug} --arch {architecture} run/checkpoint
 Add `--wait` to follow the scoring; `python atelier.py status ID` and
 `python atelier.py leaderboard {slug}` show where you stand. The public data may be used only
 for this challenge; by downloading it you accepted the rules.
+
+## Export to ONNX (optional)
+
+The platform also runs ONNX models (standard operators, weights inside the file, one image
+input, or content then style), with ONNX Runtime. To export the trained generator:
+
+```
+python export_onnx.py run/checkpoint.safetensors --arch {architecture} --out run/generator.onnx
+python atelier.py submit --challenge {slug} --arch onnx --io-range {io_range} run/generator.onnx
+```
+
+The graph keeps the architecture's pixel range ({io_range} for `{architecture}`; an ONNX
+model's default is 0..255, so say which with `--io-range`), and dynamic batch size, height and
+width. A graph exported at a fixed size must match this challenge's {resolution}×{resolution}.
 """
 
 
@@ -155,6 +220,7 @@ def starter_kit_zip(challenge: Challenge) -> IO[bytes]:
         if CLIENT.exists():
             archive.write(CLIENT, f"{top}/atelier.py")
         archive.writestr(f"{top}/train.py", TRAIN_PY)
+        archive.writestr(f"{top}/export_onnx.py", EXPORT_ONNX_PY)
         archive.writestr(f"{top}/requirements.txt", REQUIREMENTS)
         images = meta["images"]
         used: set[str] = set()
@@ -208,6 +274,7 @@ def challenge_json(challenge: Challenge) -> dict[str, Any]:
                 ".ckpt",
                 ".bin",
                 ".pt2",
+                ".onnx",
             ],
             "architectures": {
                 entry.name: {"io_range": str(entry.io_range), "description": entry.description}
@@ -262,6 +329,7 @@ def readme(challenge: Challenge, meta: dict[str, Any]) -> str:
         style_count=len(meta["images"]["style"]),
         steps=README_STEPS,
         architecture=meta["training"]["architecture"],
+        io_range=str(get_architecture(meta["training"]["architecture"]).io_range),
         network_text=network_text,
         token_url=site + reverse("api_token"),
         site_url=site,

@@ -5,8 +5,8 @@ checkpoint's tensor shapes, which tensors of published checkpoints to ignore, it
 range and whether it takes a style image. Submissions name a generator architecture; scoring
 loads its metric networks (`vgg19`, `patch_discriminator`) through the same path.
 
-`exported` is the architecture of `.pt2` programs the zoo does not know: the program itself is
-the network, and its input signature is read off the program.
+`exported` is the architecture of `.pt2` programs the zoo does not know, `onnx` that of ONNX
+models: the file itself is the network, and its input signature is read off the graph.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from models.zoo.layers import instance_norm_statistics
 from models.zoo.shapes import Shapes
 
 EXPORTED = "exported"
+ONNX = "onnx"
 
 
 class Inputs(StrEnum):
@@ -63,10 +64,13 @@ class Architecture:
     role: Role
     io_range: IORange
     inputs: Inputs
-    # None for `exported`, whose network is the uploaded program.
+    # None for `exported` and `onnx`, whose network is the uploaded file.
     build: Callable[[Mapping[str, Any]], nn.Module] | None
     infer_config: Callable[[Shapes], dict[str, Any]] | None
     ignored_keys: Callable[[Iterable[str]], frozenset[str]] = _no_ignored_keys
+    # The checkpoint format that is the network itself ("exported", "onnx"); None for zoo
+    # networks, built from weights.
+    program_format: str | None = None
 
 
 _REGISTRY: dict[str, Architecture] = {}
@@ -151,6 +155,18 @@ for _entry in (
         inputs=Inputs.CONTENT,
         build=None,
         infer_config=None,
+        program_format="exported",
+    ),
+    Architecture(
+        name=ONNX,
+        description="Any generator exported to ONNX (.onnx, standard operators, weights inside "
+        "the file) taking content, or content and style; pixels 0..255 unless declared",
+        role=Role.GENERATOR,
+        io_range=IORange.BYTE,
+        inputs=Inputs.CONTENT,
+        build=None,
+        infer_config=None,
+        program_format="onnx",
     ),
     Architecture(
         name=vgg.NAME,

@@ -1,10 +1,11 @@
 """Reading checkpoint files safely: formats, size and parameter limits, finiteness.
 
-Three formats, told apart by the file's first bytes whatever its name (published checkpoints
+Four formats, told apart by the file's first bytes whatever its name (published checkpoints
 come as `.model`, `.ckpt`, `.bin` or without an extension): safetensors; PyTorch state dicts
 (`torch.save`'s zip format or its legacy pickle stream), read only by
 `torch.load(weights_only=True)`, also when nested under a `state_dict` or `model` key;
-torch.export programs (`.pt2`), read by `models.exported` without unpickling anything. Nothing
+torch.export programs (`.pt2`), read by `models.exported` without unpickling anything; ONNX
+models, parsed and checked by `models.onnx_graph` before any runtime sees them. Nothing
 else is ever deserialised; a file of no known format is refused with a sentence saying what it
 looks like. The size limit holds before a byte is read, the parameter limit before any network
 is built.
@@ -34,7 +35,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
@@ -54,7 +55,6 @@ from models.errors import (
     FOUND_IMAGE,
     FOUND_LFS_POINTER,
     FOUND_NUMPY,
-    FOUND_ONNX,
     FOUND_TEXT,
     FOUND_WEB_PAGE,
     FOUND_ZIP,
@@ -67,6 +67,7 @@ from models.errors import (
     ModelError,
     out_of_memory,
 )
+from models.onnx_graph import OnnxGraph, OnnxLimits, read_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class CheckpointFormat(StrEnum):
     SAFETENSORS = "safetensors"
     TORCH = "torch"
     EXPORTED = "exported"
+    ONNX = "onnx"
 
 
 # The extension a stored copy of a checkpoint gets, whatever the participant's file was called.
@@ -82,11 +84,13 @@ SUFFIXES = {
     CheckpointFormat.SAFETENSORS: ".safetensors",
     CheckpointFormat.TORCH: ".pt",
     CheckpointFormat.EXPORTED: ".pt2",
+    CheckpointFormat.ONNX: ".onnx",
 }
 _FORMAT_NAMES = {
     CheckpointFormat.SAFETENSORS: "safetensors",
     CheckpointFormat.TORCH: "PyTorch state dict",
     CheckpointFormat.EXPORTED: "torch.export program",
+    CheckpointFormat.ONNX: "ONNX model",
 }
 # Keys under which training scripts commonly nest the state dict itself.
 NESTING_KEYS = ("state_dict", "model")
@@ -145,11 +149,13 @@ class CheckpointLimits:
 
     max_bytes: int = 1 << 30
     max_params: int = 200_000_000
+    onnx: OnnxLimits = field(default_factory=OnnxLimits)
 
 
 @dataclass(frozen=True)
 class RawCheckpoint:
-    """A checkpoint's tensors (a program's state dict for `.pt2`) and, for `.pt2`, the program.
+    """A checkpoint's tensors (a program's state dict for `.pt2`) and, for `.pt2`, the program;
+    for an ONNX model, its checked graph (and no tensors: the graph holds its weights).
 
     Read without weights, the tensors of a state dict are on the meta device: their names,
     shapes and dtypes are what validation needs.
@@ -161,6 +167,7 @@ class RawCheckpoint:
     tensors: dict[str, torch.Tensor]
     param_count: int
     program: ExportedProgram | None = None
+    graph: OnnxGraph | None = None
 
 
 def checkpoint_format(path: Path) -> CheckpointFormat:
@@ -188,6 +195,9 @@ def read_checkpoint(path: Path, limits: CheckpointLimits, *, weights: bool = Tru
     with path.open("rb") as file:
         found = _sniff(file, path.suffix)
         sha256 = _sha256(file)
+    if found is CheckpointFormat.ONNX:
+        graph = read_onnx(path, max_params=limits.max_params, limits=limits.onnx)
+        return RawCheckpoint(found, size, sha256, {}, graph.param_count, graph=graph)
     try:
         tensors, constants, archive = _deserialise(path, found, limits, weights=weights)
         program = archive.load() if archive is not None else None
@@ -248,6 +258,8 @@ def _sniff(file: BinaryIO, suffix: str) -> CheckpointFormat:
         return _archive_format(file, suffix)
     if _is_safetensors(head):
         return CheckpointFormat.SAFETENSORS
+    if _is_onnx(head):
+        return CheckpointFormat.ONNX
     if len(head) > 1 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
         return CheckpointFormat.TORCH
     raise ModelError(
@@ -313,8 +325,6 @@ def _looks_like(head: bytes) -> str:
         return FOUND_HDF5
     if head.startswith(b"\x93NUMPY"):
         return FOUND_NUMPY
-    if _is_onnx(head):
-        return FOUND_ONNX
     text = _as_text(head)
     if text is None:
         return FOUND_BINARY

@@ -35,11 +35,13 @@ class ErrorCode(StrEnum):
     VALIDATION_TIME_LIMIT = "validation_time_limit"
     VALIDATION_MEMORY_LIMIT = "validation_memory_limit"
     VALIDATION_CRASHED = "validation_crashed"
+    INVALID_GRAPH = "invalid_graph"
 
 
 UNRECOGNISED_CONTENT = (
     "The file is not a checkpoint Atelier can read: it {found}; upload a .safetensors file, "
-    "a PyTorch state dict (.pt/.pth/.model/.ckpt/.bin) or a .pt2 exported program."
+    "a PyTorch state dict (.pt/.pth/.model/.ckpt/.bin), a .pt2 exported program or an .onnx "
+    "model."
 )
 # What an unrecognised file looks like, for UNRECOGNISED_CONTENT's {found}.
 FOUND_EMPTY = "is empty"
@@ -51,7 +53,6 @@ FOUND_COMPRESSED = "is a {kind} archive or compressed file (extract the checkpoi
 FOUND_ZIP = "is a zip archive that holds no PyTorch checkpoint (extract the checkpoint first)"
 FOUND_HDF5 = "is an HDF5 file (as Keras saves weights), not a PyTorch checkpoint"
 FOUND_NUMPY = "is a NumPy array file, not a checkpoint of named tensors"
-FOUND_ONNX = "looks like an ONNX model, which Atelier does not run"
 FOUND_BINARY = "starts like a binary file of no format Atelier knows"
 PICKLED_OBJECTS = (
     "The file contains Python objects, not only tensors; save model.state_dict() instead of "
@@ -64,11 +65,23 @@ NOT_A_STATE_DICT = (
 EXPORTED_PROGRAM_REQUIRED = (
     "The '{architecture}' architecture is defined by an exported program; upload a .pt2 file."
 )
+ONNX_REQUIRED = (
+    "The '{architecture}' architecture is an ONNX graph; upload a .onnx file, or choose the "
+    "architecture your weights are for."
+)
+ONNX_ARCHITECTURE = (
+    "The file is an ONNX model, which runs as the 'onnx' architecture, not '{architecture}'; "
+    "choose 'onnx'."
+)
 STATE_DICT_REQUIRED = (
     "The '{architecture}' architecture is loaded from weights only; upload a .safetensors, "
     ".pt or .pth file."
 )
 CORRUPT_FILE = "The file is damaged or truncated and cannot be read as a {format} checkpoint."
+CORRUPT_ONNX = (
+    "The file is damaged or truncated, or another kind of protobuf message, and cannot be read "
+    "as an ONNX model."
+)
 FILE_TOO_LARGE = "The file has {size} bytes; the limit is {limit} bytes."
 UNKNOWN_ARCHITECTURE = "Unknown architecture '{name}'; choose one of: {known}."
 MISSING_KEYS = (
@@ -101,6 +114,19 @@ BAD_OUTPUT_SHAPE = (
     "The generator returned shape {found} for a batch of shape {expected}; it must return "
     "N×3×H×W images at the input's size."
 )
+UNSAFE_GRAPH = (
+    "The ONNX model uses {what}, which the platform does not run; export it with "
+    "torch.onnx.export using standard ONNX operators only, with the weights inside the file."
+)
+INVALID_GRAPH = "The ONNX model is not a valid graph the platform can run: {problem}."
+BAD_ONNX_SIGNATURE = (
+    "The ONNX model must take one float image input N×3×H×W (content), or two (content, then "
+    "style), and return one N×3×H×W image batch; {problem}."
+)
+WRONG_RESOLUTION = (
+    "The ONNX model was exported for {found} images, but this challenge scores {expected} "
+    "images; export it with dynamic height and width, or at {expected}."
+)
 NON_FINITE_OUTPUT = "The generator produced NaN or infinite values."
 TIME_LIMIT = "The generator did not finish within the time limit of {limit} seconds."
 MEMORY_LIMIT = "The generator needed more memory than the limit of {limit} MiB."
@@ -123,7 +149,14 @@ VALIDATION_CRASHED = (
     "checkpoint saved by PyTorch or safetensors, and upload it again."
 )
 # What an allocator says when an allocation fails, e.g. under RLIMIT_AS.
-_ALLOCATION_FAILED = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+# ONNX Runtime reports a failed allocation as std::bad_alloc or in its own words.
+_ALLOCATION_FAILED = (
+    "can't allocate memory",
+    "Cannot allocate memory",
+    "out of memory",
+    "bad_alloc",
+    "Failed to allocate memory",
+)
 
 
 class ModelError(Exception):

@@ -37,6 +37,8 @@ from models.errors import (
     EXPORTED_PROGRAM_REQUIRED,
     MISSING_KEYS,
     NON_FINITE_OUTPUT,
+    ONNX_ARCHITECTURE,
+    ONNX_REQUIRED,
     SHAPE_MISMATCH,
     STATE_DICT_REQUIRED,
     UNEXPECTED_KEYS,
@@ -46,6 +48,7 @@ from models.errors import (
     first_keys,
 )
 from models.io_range import IORange, from_model_range, to_model_range
+from models.onnx_graph import OnnxGenerator
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Batch norm layers count batches only while training; checkpoints from before PyTorch 0.4.1
@@ -109,16 +112,20 @@ class LoadedGenerator:
     """A generator network with its I/O conventions: [0, 1] in, checked [0, 1] out."""
 
     info: CheckpointInfo
-    module: nn.Module
+    module: nn.Module | OnnxGenerator
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def prepare(self, device: torch.device) -> None:
-        """Move to `device` for inference, channels_last on CPU for zoo networks.
+        """Move to `device` for inference, channels_last on CPU for zoo networks; for an ONNX
+        model, build its ONNX Runtime session for `device`.
 
         Exported programs keep the layout they were traced with: a participant's graph may
         view tensors in ways only the contiguous layout allows.
         """
-        self.module.to(device=device, memory_format=self._memory_format(device))
+        if isinstance(self.module, OnnxGenerator):
+            self.module.prepare(device)
+        else:
+            self.module.to(device=device, memory_format=self._memory_format(device))
         self.device = device
 
     def __call__(self, content: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
@@ -136,7 +143,7 @@ class LoadedGenerator:
         return _check_output(output, tuple(content.shape), self.info.io_range)
 
     def _memory_format(self, device: torch.device) -> torch.memory_format:
-        zoo_network = self.info.format is not CheckpointFormat.EXPORTED
+        zoo_network = self.info.format not in (CheckpointFormat.EXPORTED, CheckpointFormat.ONNX)
         if device.type == "cpu" and zoo_network:
             return torch.channels_last
         return torch.contiguous_format
@@ -170,7 +177,11 @@ def validate_checkpoint(
     `architecture` overrides the registry lookup, as for `load_generator`.
     """
     entry = architecture or get_architecture(spec.architecture)
-    info, _ = _inspect(spec, entry, limits or CheckpointLimits(), weights=False)
+    info, raw = _inspect(spec, entry, limits or CheckpointLimits(), weights=False)
+    if raw.graph is not None:
+        # An ONNX graph the checks let through may still be one the runtime cannot build
+        # (an operator it lacks, types that do not line up): better refused now than scored.
+        OnnxGenerator(raw.graph).prepare(torch.device("cpu"), threads=1)
     return info
 
 
@@ -199,7 +210,12 @@ def load_network(spec: CheckpointSpec, limits: CheckpointLimits | None = None) -
     """
     architecture = get_architecture(spec.architecture)
     info, raw = _inspect(spec, architecture, limits or CheckpointLimits())
-    return _build(architecture, info, raw)
+    network = _build(architecture, info, raw)
+    if not isinstance(network, nn.Module):  # only the 'onnx' architecture takes ONNX files
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_FORMAT, STATE_DICT_REQUIRED.format(architecture=info.architecture)
+        )
+    return network
 
 
 def _inspect(
@@ -213,9 +229,12 @@ def _inspect(
     raw = read_checkpoint(Path(spec.path), limits, weights=weights)
     _check_format(architecture, raw.format)
     inputs = architecture.inputs
-    if raw.program is not None and architecture.infer_config is None:
+    if raw.graph is not None:
+        inferred: dict[str, Any] = raw.graph.config
+        inputs = Inputs(inferred["inputs"])
+    elif raw.program is not None and architecture.infer_config is None:
         inputs = _program_inputs(raw.program)
-        inferred: dict[str, Any] = {"inputs": str(inputs)}
+        inferred = {"inputs": str(inputs)}
     else:
         inferred = _match_weights(architecture, raw.tensors)
         if raw.program is not None:
@@ -239,9 +258,18 @@ def _shapes(tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
 
 
 def _check_format(architecture: Architecture, checkpoint_format: CheckpointFormat) -> None:
-    is_program = checkpoint_format is CheckpointFormat.EXPORTED
-    if architecture.build is None and not is_program:
-        message = EXPORTED_PROGRAM_REQUIRED.format(architecture=architecture.name)
+    name = architecture.name
+    if checkpoint_format is CheckpointFormat.ONNX and architecture.program_format != "onnx":
+        message = ONNX_ARCHITECTURE.format(architecture=name)
+        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
+    if architecture.program_format == "onnx" and checkpoint_format is not CheckpointFormat.ONNX:
+        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, ONNX_REQUIRED.format(architecture=name))
+    is_program = checkpoint_format in (CheckpointFormat.EXPORTED, CheckpointFormat.ONNX)
+    if (
+        architecture.program_format == "exported"
+        and checkpoint_format is not CheckpointFormat.EXPORTED
+    ):
+        message = EXPORTED_PROGRAM_REQUIRED.format(architecture=name)
         raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
     if architecture.role == Role.METRIC and is_program:
         message = STATE_DICT_REQUIRED.format(architecture=architecture.name)
@@ -335,12 +363,16 @@ def _bad_signature(expected: str, problem: str) -> ModelError:
     return ModelError(ErrorCode.BAD_INPUT_SIGNATURE, message)
 
 
-def _build(architecture: Architecture, info: CheckpointInfo, raw: RawCheckpoint) -> nn.Module:
+def _build(
+    architecture: Architecture, info: CheckpointInfo, raw: RawCheckpoint
+) -> nn.Module | OnnxGenerator:
     """The network with the checkpoint's weights, ready for inference.
 
     Zoo networks are put in eval mode; exported programs have no modes (they were traced in
     whichever mode the participant exported them).
     """
+    if raw.graph is not None:
+        return OnnxGenerator(raw.graph)
     if raw.program is not None:
         return raw.program.module()
     assert architecture.build is not None

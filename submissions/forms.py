@@ -30,7 +30,8 @@ class SubmissionForm(forms.Form):
         choices=IO_RANGE_CHOICES,
         required=False,
         label="Pixel range",
-        help_text="What your generator takes and returns; the platform converts from and to it.",
+        help_text="What your generator takes and returns; the platform converts from and to it. "
+        "The architecture's own range is listed above the form (0..255 for onnx).",
     )
     config = JSONFormField(
         required=False,
@@ -41,8 +42,8 @@ class SubmissionForm(forms.Form):
     description = forms.CharField(required=False, max_length=500)
     checkpoint = forms.FileField(
         help_text="A .safetensors file (preferred), a PyTorch state dict (.pt, .pth, .model, "
-        ".ckpt, .bin) or a .pt2 exported program; the format is read from the file's content, "
-        "whatever its name."
+        ".ckpt, .bin), a .pt2 exported program or an .onnx model; the format is read from the "
+        "file's content, whatever its name."
     )
 
     def __init__(self, *args: Any, phases: list[str], **kwargs: Any) -> None:

@@ -53,6 +53,7 @@ from submissions.models import Submission
 from submissions.notifications import notify_participant
 from submissions.services import (
     bounded_timedelta,
+    checkpoint_limits,
     scoring_max_attempts,
     submission_attempt_failed,
 )
@@ -248,6 +249,7 @@ def _score(submission: Submission, attempt: Attempt) -> Outcome:
                 time_limit_s=time_limit_s,
                 memory_limit_bytes=settings.ATELIER_GENERATOR_MEMORY_BYTES,
                 device=settings.ATELIER_SCORING_DEVICE,
+                checkpoint=checkpoint_limits(submission.phase),
             ),
             stats=stats,
         )

@@ -22,8 +22,9 @@ from config.errors import ApplicationError
 from config.files import files_removed_on_failure
 from models.architectures import Inputs
 from models.checkpoints import SUFFIXES, CheckpointLimits
-from models.errors import ModelError
+from models.errors import WRONG_RESOLUTION, ModelError
 from models.loading import CheckpointInfo, CheckpointSpec
+from models.onnx_graph import OnnxLimits
 from models.runner import ValidationLimits, validate_in_child
 from submissions.models import Submission
 from submissions.selectors import QuotaUsage, quota_usage
@@ -180,13 +181,24 @@ def _check_quota(usage: QuotaUsage) -> None:
         )
 
 
+def checkpoint_limits(phase: Phase) -> CheckpointLimits:
+    """What a checkpoint submitted to `phase` may be: the phase's size and parameter limits,
+    the settings' bounds on ONNX graphs."""
+    return CheckpointLimits(
+        max_bytes=phase.max_checkpoint_bytes,
+        max_params=phase.max_params,
+        onnx=OnnxLimits(
+            max_nodes=settings.ATELIER_ONNX_MAX_NODES,
+            max_initializers=settings.ATELIER_ONNX_MAX_INITIALIZERS,
+        ),
+    )
+
+
 def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> CheckpointInfo:
     limits = ValidationLimits(
         time_limit_s=settings.ATELIER_VALIDATION_TIME_LIMIT_S,
         memory_limit_bytes=settings.ATELIER_VALIDATION_MEMORY_LIMIT_MB * 2**20,
-        checkpoint=CheckpointLimits(
-            max_bytes=phase.max_checkpoint_bytes, max_params=phase.max_params
-        ),
+        checkpoint=checkpoint_limits(phase),
     )
     try:
         # In a child process: this one never parses the participant's file. The format is read
@@ -199,6 +211,12 @@ def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> Ch
         raise ApplicationError("wrong_inputs", WRONG_INPUTS_ARBITRARY)
     if not wants_style and info.inputs != Inputs.CONTENT:
         raise ApplicationError("wrong_inputs", WRONG_INPUTS_SINGLE)
+    # A graph exported at a fixed size can only take images of that size.
+    size = info.config.get("size")
+    if isinstance(size, list) and list(size) != [challenge.resolution, challenge.resolution]:
+        found, expected = "×".join(map(str, size)), f"{challenge.resolution}×{challenge.resolution}"
+        message = WRONG_RESOLUTION.format(found=found, expected=expected)
+        raise ApplicationError("bad_input_signature", message)
     return info
 
 

@@ -114,8 +114,9 @@ def _architecture_notes(challenge: Challenge) -> list[dict[str, Any]]:
             "name": entry.name,
             "description": entry.description,
             "takes_style": entry.inputs == Inputs.CONTENT_STYLE,
+            # A program or graph says itself which inputs it takes.
             "fits": (entry.inputs == Inputs.CONTENT_STYLE) == wants_style
-            or entry.name == "exported",
+            or entry.program_format is not None,
         }
         for entry in architectures()
     ]

@@ -236,6 +236,11 @@ ATELIER_MARKDOWN_MAX_CHARS = env.int("ATELIER_MARKDOWN_MAX_CHARS", default=100_0
 # can stall or bloat the web process; a valid 2 MB checkpoint takes well under a second.
 ATELIER_VALIDATION_TIME_LIMIT_S = env.float("ATELIER_VALIDATION_TIME_LIMIT_S", default=30.0)
 ATELIER_VALIDATION_MEMORY_LIMIT_MB = env.int("ATELIER_VALIDATION_MEMORY_LIMIT_MB", default=2048)
+# ONNX uploads (models/onnx_graph.py): nodes over the graph and its subgraphs, and initializers.
+# A style-transfer generator has a few hundred of each; the checker and the runtime's graph
+# optimisations cost time in proportion.
+ATELIER_ONNX_MAX_NODES = env.int("ATELIER_ONNX_MAX_NODES", default=10_000)
+ATELIER_ONNX_MAX_INITIALIZERS = env.int("ATELIER_ONNX_MAX_INITIALIZERS", default=10_000)
 # JSON from requests (API bodies, the submission's config): deeper nesting would exhaust the
 # decoder's recursion. No legitimate document comes near either limit; 2 MiB leaves a forum
 # post of 1 MiB, far over its length limit, to be told its length rather than refused unread.

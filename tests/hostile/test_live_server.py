@@ -26,6 +26,7 @@ from tests.models.checkpoint_files import (
     random_network,
     save_safetensors,
 )
+from tests.models.onnx_files import conv_weights, external, model
 from tests.models.test_hostile import edit_program, rewrite_archive
 
 pytestmark = pytest.mark.slow
@@ -141,10 +142,41 @@ def hostile_programs(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _field(tag: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (tag byte, varint length, payload)."""
+    length, size = b"", len(payload)
+    while True:
+        length += bytes([(size & 0x7F) | (0x80 if size > 0x7F else 0)])
+        size >>= 7
+        if not size:
+            return bytes([tag]) + length + payload
+
+
+def hostile_onnx() -> dict[str, bytes]:
+    """ONNX models: If bodies nested 5,000 deep, 200,000 nodes (opset 17), weights in another
+    file, random bytes after a model's first field."""
+    graph = b""
+    for _ in range(5_000):  # GraphProto.node → NodeProto.attribute → AttributeProto.g
+        graph = _field(0x0A, _field(0x2A, _field(0x32, graph)))
+    # ModelProto: ir_version 8, then the graph.
+    deep = b"\x08\x08" + _field(0x3A, graph)
+    nodes = b"".join(_field(0x0A, _field(0x22, b"Identity")) for _ in range(200_000))
+    nodes += _field(0x62, _field(0x0A, b"stylised"))  # GraphProto.output
+    weight, bias = conv_weights()
+    outside = model(initializers=[external(weight, "../../../../etc/passwd"), bias])
+    return {
+        "deep.onnx": deep,
+        "nodes.onnx": b"\x08\x08" + _field(0x3A, nodes) + _field(0x42, b"\x10\x11"),
+        "external.onnx": outside.SerializeToString(),
+        "random.onnx": b"\x08\x07\x12" + bytes(range(256)) * 64,
+    }
+
+
 def hostile_files(folder: Path) -> dict[str, bytes]:
     many_keys = {f"k{i}": "v" for i in range(4_000_000)}
     return {
         **hostile_programs(folder),
+        **hostile_onnx(),
         "random.pt2": bytes(range(256)) * 64,
         "random.safetensors": bytes(range(256)) * 64,
         "random.model": bytes(range(256)) * 64,
@@ -170,7 +202,7 @@ def upload_cases(folder: Path) -> list[Hostile]:
             data={"architecture": architecture},
         )
         for name, payload in hostile_files(folder).items()
-        for architecture in ("transformer_net", "exported")
+        for architecture in ("transformer_net", "exported", "onnx")
     ]
 
 

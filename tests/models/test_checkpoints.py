@@ -306,7 +306,7 @@ def test_unknown_architecture_lists_the_generators(tmp_path: Path) -> None:
     error = expect_error(ErrorCode.UNKNOWN_ARCHITECTURE, CheckpointSpec(path, "stylegan"))
     assert error.message == errors.UNKNOWN_ARCHITECTURE.format(
         name="stylegan",
-        known="transformer_net, resnet_generator, unet_generator, adain, exported",
+        known="transformer_net, resnet_generator, unet_generator, adain, exported, onnx",
     )
     with pytest.raises(ModelError) as caught:
         load_generator(CheckpointSpec(path, "vgg19"))

@@ -26,6 +26,7 @@ from models import errors
 from models.checkpoints import CheckpointFormat, checkpoint_format
 from models.errors import ErrorCode, ModelError
 from models.loading import CheckpointSpec, load_generator, validate_checkpoint
+from tests.models import onnx_files
 from tests.models.checkpoint_files import images, random_network, save_safetensors, save_torch
 from tests.models.test_hostile import TouchOnUnpickle
 
@@ -69,7 +70,7 @@ def sources(
     program_file: Callable[[str], Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, bytes]:
-    """The same width-4 TransformerNet in each format, as bytes."""
+    """The same width-4 TransformerNet in each format, as bytes, and a small ONNX graph."""
     folder = tmp_path_factory.mktemp("sources")
     state_dict = network.state_dict()
     legacy = folder / "legacy.pth"
@@ -79,6 +80,7 @@ def sources(
         "zip_torch": save_torch(state_dict, folder / "weights.pth"),
         "legacy_torch": legacy,
         "pt2": program_file("transformer_net"),
+        "onnx": onnx_files.saved(onnx_files.model(), folder / "generator.onnx"),
     }
     return {kind: path.read_bytes() for kind, path in files.items()}
 
@@ -273,13 +275,12 @@ def test_a_file_that_is_no_checkpoint_is_named_for_what_it_looks_like(
     assert error.message == errors.UNRECOGNISED_CONTENT.format(found=found)
 
 
-@pytest.mark.parametrize("name", ["candy.onnx", "candy.pt"])
-def test_an_onnx_model_stays_refused_whatever_its_name(
+@pytest.mark.parametrize("name", ["candy.onnx", "candy.pt", "candy"])
+def test_an_onnx_model_is_recognised_whatever_its_name(
     name: str, realworld: Path, tmp_path: Path
 ) -> None:
     content = (realworld / "onnx" / "candy_nc16_256x256.onnx").read_bytes()
-    error = refused(written(tmp_path, name, content), ErrorCode.UNSUPPORTED_FORMAT)
-    assert error.message == errors.UNRECOGNISED_CONTENT.format(found=errors.FOUND_ONNX)
+    assert checkpoint_format(written(tmp_path, name, content)) is CheckpointFormat.ONNX
 
 
 # Beginnings that send a file down each reader's path.
@@ -316,6 +317,7 @@ def test_no_byte_prefix_raises_anything_but_a_model_error(
     for check in (
         lambda: checkpoint_format(path),
         lambda: validate_checkpoint(CheckpointSpec(path, "transformer_net")),
+        lambda: validate_checkpoint(CheckpointSpec(path, "onnx")),
     ):
         with contextlib.suppress(ModelError):  # any refusal is fine, nothing else is
             check()

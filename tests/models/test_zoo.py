@@ -220,7 +220,14 @@ def test_patch_discriminator_trains() -> None:
 
 def test_only_generators_are_offered_to_submissions() -> None:
     names = [entry.name for entry in architectures()]
-    assert names == ["transformer_net", "resnet_generator", "unet_generator", "adain", "exported"]
+    assert names == [
+        "transformer_net",
+        "resnet_generator",
+        "unet_generator",
+        "adain",
+        "exported",
+        "onnx",
+    ]
     assert {entry.name for entry in architectures(Role.METRIC)} == {"vgg19", "patch_discriminator"}
 
 

@@ -66,7 +66,8 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
     names = {name.removeprefix(top) for name in archive.namelist()}
     assert all(name.startswith(top) for name in archive.namelist())
     for expected in (
-        "README.md", "challenge.json", "train.py", "requirements.txt", "atelier.py",
+        "README.md", "challenge.json", "train.py", "export_onnx.py", "requirements.txt",
+        "atelier.py",
         "models/training/trainer.py", "models/zoo/transformer_net.py", "models/loading.py",
         "scoring/__init__.py", "scoring/engine/metrics.py",
     ):  # fmt: skip
@@ -159,3 +160,18 @@ def test_readme_commands_train_in_a_fresh_venv_and_the_platform_accepts_the_resu
     )  # fmt: skip
     assert submission.config == {"width": 8}
     assert submission.io_range == "0-255"
+
+    # The README's ONNX export, in the same environment; the platform accepts its graph.
+    export, submit = readme_commands((kit / "README.md").read_text(), "Export to ONNX (optional)")
+    assert submit.endswith("--arch onnx --io-range 0-255 run/generator.onnx")
+    exported = subprocess.run(
+        ["bash", "-e", "-c", f". .venv/bin/activate\n{export}"],
+        cwd=kit, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
+    graph = kit / "run" / "generator.onnx"
+    onnx_submission = submission_create(
+        user=participant, challenge=challenge, checkpoint_path=graph,
+        checkpoint_name=graph.name, architecture="onnx", io_range="0-255",
+    )  # fmt: skip
+    assert (onnx_submission.checkpoint_format, onnx_submission.config["size"]) == ("onnx", None)
