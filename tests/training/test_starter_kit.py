@@ -18,7 +18,7 @@ from django.urls import reverse
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
 from competitions.starterkit import README_STEPS
-from submissions.services import submission_create
+from submissions.services import submission_cancel, submission_create
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +170,7 @@ def test_readme_commands_train_in_a_fresh_venv_and_the_platform_accepts_the_resu
     )  # fmt: skip
     assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
     graph = kit / "run" / "generator.onnx"
+    submission_cancel(submission=submission, by=participant)  # the phase runs one at a time
     onnx_submission = submission_create(
         user=participant, challenge=challenge, checkpoint_path=graph,
         checkpoint_name=graph.name, architecture="onnx", io_range="0-255",
