@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from django.conf import settings
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 NO_JUDGE_IMAGES = "The judge needs style images and public content photos to train on."
 JUDGE_FAILED = "the challenge's judge failed its check: {reason}"
 NO_JUDGE_YET = "the challenge has no judge"
+JUDGE_ATTEMPTS_FAILED = "In {count} trainings with successive seeds, the best: {reason}"
 
 
 def scoring_profile_get(*, challenge: Challenge) -> ScoringProfile:
@@ -148,35 +149,62 @@ def judge_train(
 ) -> ScoringProfile:
     """Train the challenge's judge, check it on held-out tiles, and store it if it passed.
 
-    A judge that misses the gate is FAILED with the reason (shown in the admin and the API) and
-    never scores; so is a training run that cannot start. Scoring then goes on without the
-    judge's metrics, with the composite in its judge-free form, rather than failing
-    participants for the organizer's data.
+    Training is stochastic: a run that misses the gate is trained again with the next seed, up
+    to `ATELIER_JUDGE_ATTEMPTS` runs, and the first that passes is stored (its seed and every
+    run's accuracy are in the summary). A judge that misses the gate every time is FAILED with
+    the reason of its best run (shown in the admin and the API) and never scores; so is a
+    training run that cannot start. Scoring then goes on without the judge's metrics, with the
+    composite in its judge-free form, rather than failing participants for the organizer's data.
     """
     profile = scoring_profile_get(challenge=challenge)
     ScoringProfile.objects.filter(pk=profile.pk).update(
         judge_status=ScoringProfile.JudgeStatus.TRAINING, judge_error=""
     )
     images = judge_images(challenge=challenge)
+    base = judge_settings(challenge=challenge, profile=profile)
+    runs: list[engine.JudgeTrainingResult] = []
     try:
         if not images.style or not images.content:
             raise ApplicationError("judge_training_data", NO_JUDGE_IMAGES)
-        result = engine.judge_train(
-            images_load(images.style),
-            images_load(images.content),
-            judge_settings(challenge=challenge, profile=profile),
-            negative_images=images_load(images.negatives, challenge.resolution)
-            if images.negatives
-            else [],
-            device=device,
-            progress=(lambda step, steps, loss: heartbeat()) if heartbeat else None,
-        )
+        style, content = images_load(images.style), images_load(images.content)
+        negatives = images_load(images.negatives, challenge.resolution) if images.negatives else []
+        for attempt in range(max(1, settings.ATELIER_JUDGE_ATTEMPTS)):
+            runs.append(
+                engine.judge_train(
+                    style,
+                    content,
+                    replace(base, seed=base.seed + attempt),
+                    negative_images=negatives,
+                    device=device,
+                    progress=(lambda step, steps, loss: heartbeat()) if heartbeat else None,
+                )
+            )
+            # Too few held-out tiles is a property of the images, which no other seed changes.
+            if runs[-1].passed or runs[-1].heldout_tiles < base.min_tiles:
+                break
+            logger.info(
+                "judge of %s missed the gate with seed %d: %s",
+                challenge.slug,
+                base.seed + attempt,
+                runs[-1].failure,
+            )
     except (ApplicationError, engine.ScoringError) as error:
         logger.warning("judge training for %s failed: %s", challenge.slug, error)
         return judge_fail(profile=profile, reason=error.message, summary={})
-    summary = {**result.summary(), "negatives": len(images.negatives)}
+    result = runs[-1] if runs[-1].passed else max(runs, key=lambda run: run.heldout_accuracy)
+    summary = {
+        **result.summary(),
+        "negatives": len(images.negatives),
+        "attempts": [
+            {"seed": run.settings.seed, "accuracy": run.heldout_accuracy, "passed": run.passed}
+            for run in runs
+        ],
+    }
     if not result.passed:
-        return judge_fail(profile=profile, reason=result.failure, summary=summary)
+        reason = result.failure
+        if len(runs) > 1:
+            reason = JUDGE_ATTEMPTS_FAILED.format(count=len(runs), reason=reason)
+        return judge_fail(profile=profile, reason=reason, summary=summary)
     return judge_store(
         profile=profile,
         data=result.judge.data,

@@ -260,6 +260,9 @@ ATELIER_VGG19_MEMBERS = env.int("ATELIER_VGG19_MEMBERS", default=3)
 ATELIER_JUDGE_MIN_ACCURACY = env.float("ATELIER_JUDGE_MIN_ACCURACY", default=0.9)
 ATELIER_JUDGE_MIN_TILES = env.int("ATELIER_JUDGE_MIN_TILES", default=64)
 ATELIER_JUDGE_MAX_NEGATIVES = env.int("ATELIER_JUDGE_MAX_NEGATIVES", default=64)
+# Trainings of a judge before it is FAILED: a run that misses the gate is retried with the next
+# seed (training is stochastic: mosaic's judge passes under seeds 0 and 1 and misses under 2).
+ATELIER_JUDGE_ATTEMPTS = env.int("ATELIER_JUDGE_ATTEMPTS", default=3)
 ATELIER_SCORING_DEVICE = env.str("ATELIER_SCORING_DEVICE", default="cpu")
 ATELIER_SCORING_BATCH_SIZE = env.int("ATELIER_SCORING_BATCH_SIZE", default=4)
 ATELIER_GENERATOR_MEMORY_BYTES = env.int("ATELIER_GENERATOR_MEMORY_BYTES", default=4 * 1024**3)
