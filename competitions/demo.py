@@ -253,11 +253,6 @@ def program_write(module: nn.Module, path: Path) -> Path:
     return path
 
 
-def identity_program_write(path: Path) -> Path:
-    """The identity generator as a .pt2 program with dynamic batch, height and width."""
-    return program_write(IdentityGenerator(), path)
-
-
 def demo_entries_ensure(
     *, challenge: Challenge, organizer: AbstractBaseUser, password: str, steps: int
 ) -> list:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import Group, Permission
 
 ORGANIZERS_GROUP = "organizers"
 
@@ -44,12 +44,3 @@ def organizers_group_ensure(**kwargs: Any) -> Group:
         if permission is not None:
             group.permissions.add(permission)
     return group
-
-
-def user_is_organizer(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Whether the user has the organizer role at all (any challenge)."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_superuser or (
-        user.is_staff and user.groups.filter(name=ORGANIZERS_GROUP).exists()
-    )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import BinaryIO
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
@@ -23,7 +21,7 @@ from competitions.bundles import (
     bundle_field_error,
     bundle_prepare,
 )
-from competitions.imaging import NormalisedImage, normalise_image
+from competitions.imaging import NormalisedImage
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
@@ -97,21 +95,6 @@ def _provisional_leaderboard(kind: str, split: str) -> str:
     if kind == ChallengeImage.Kind.CONTENT and split == ChallengeImage.Split.HIDDEN:
         return ChallengeImage.Leaderboard.PRIVATE
     return ChallengeImage.Leaderboard.NONE
-
-
-def challenge_image_upload(
-    *, challenge: Challenge, kind: str, split: str, upload: BinaryIO, name: str
-) -> ChallengeImage:
-    """Validate and normalise one uploaded image and add it to the challenge."""
-    normalised = normalise_image(
-        upload,
-        name=name,
-        resolution=challenge.resolution,
-        max_pixels=settings.ATELIER_MAX_IMAGE_PIXELS,
-    )
-    return challenge_image_add(
-        challenge=challenge, kind=kind, split=split, normalised=normalised, name=name
-    )
 
 
 def challenge_image_add(

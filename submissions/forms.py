@@ -59,7 +59,3 @@ class SubmissionForm(forms.Form):
         if value is not None and not isinstance(value, dict):
             raise forms.ValidationError(CONFIG_NOT_JSON, code="config_not_json")
         return value
-
-
-class EmptyForm(forms.Form):
-    """A POST with nothing but the CSRF token (cancel)."""
