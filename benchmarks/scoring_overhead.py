@@ -39,6 +39,7 @@ import torch
 from torch.nn import functional
 
 from models.loading import CheckpointSpec, LoadedGenerator, load_generator
+from models.perceptual import DEFAULT_MEMBERS
 from models.zoo.transformer_net import TransformerNet
 from scoring.engine import (
     Judge,
@@ -52,7 +53,6 @@ from scoring.engine import (
     references_build,
     tensor_sha256,
 )
-from scoring.engine.network import DEFAULT_MEMBERS
 
 logger = logging.getLogger("benchmarks.scoring_overhead")
 

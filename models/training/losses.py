@@ -17,9 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from models.perceptual import IMAGENET_MEAN, IMAGENET_STD, STYLE_TAPS, TAPS, gram_matrices
 from models.zoo.vgg import VGG19
-from scoring.engine.metrics import gram_matrices
-from scoring.engine.network import IMAGENET_MEAN, IMAGENET_STD, STYLE_TAPS, TAPS
 
 Features = dict[str, torch.Tensor]
 

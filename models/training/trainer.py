@@ -35,7 +35,18 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from models.determinism import deterministic
 from models.io_range import IORange
+from models.loading import CheckpointSpec, load_network
+from models.perceptual import (
+    CONTENT_TAP,
+    DEFAULT_MEMBERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STYLE_TAPS,
+    gram_matrices,
+    member_seeds,
+)
 from models.training.data import CropSampler
 from models.training.errors import (
     NON_FINITE_LOSS,
@@ -57,15 +68,6 @@ from models.training.settings import TrainingSettings
 from models.zoo import adain, transformer_net
 from models.zoo.patch_discriminator import PatchDiscriminator
 from models.zoo.vgg import VGG19, random_vgg19
-from scoring.engine.determinism import deterministic
-from scoring.engine.metrics import gram_matrices
-from scoring.engine.network import (
-    CONTENT_TAP,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    STYLE_TAPS,
-    MetricNetwork,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +116,14 @@ ProgressCallback = Callable[[StepLosses, int], None]
 
 
 def loss_network(*, vgg_weights: Path | str | None, vgg_seed: int) -> VGG19:
-    """The scorer's VGG19: the weights file when given, else the seeded random network."""
-    return MetricNetwork.load(vgg_weights or None, seed=vgg_seed).network
+    """The scorer's VGG19: the weights file when given, else the first member of the seeded
+    random metric network; frozen, in eval mode, channels_last."""
+    if vgg_weights:
+        network = load_network(CheckpointSpec(Path(vgg_weights), "vgg19"))
+        assert isinstance(network, VGG19)
+    else:
+        network = random_vgg19(member_seeds(vgg_seed, DEFAULT_MEMBERS)[0])
+    return network.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
 def train(

@@ -43,8 +43,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from models.determinism import deterministic
 from models.zoo.patch_discriminator import PatchDiscriminator
-from scoring.engine.determinism import deterministic
 from scoring.engine.errors import (
     JUDGE_GATE_ACCURACY,
     JUDGE_GATE_TILES,

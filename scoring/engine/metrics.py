@@ -60,23 +60,6 @@ FRECHET_EPSILON = 1e-6
 FRECHET_IMAGINARY_TOLERANCE = 1e-3
 
 
-def gram_matrices(features: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-    """G = F Fᵀ / (C·H·W) for each image of a B×C×H×W batch, as B×C×C float32.
-
-    The product runs on a B×(H·W)×C view, which is free for the channels_last activations the
-    metric network returns on CPU. A sequence of tensors is an ensemble's activations member
-    by member (what `MetricNetwork.member_features` gives): one Gram matrix per member,
-    B×members×C×C (a single member gives B×C×C).
-    """
-    if not isinstance(features, torch.Tensor):
-        if len(features) == 1:
-            return gram_matrices(features[0])
-        return torch.stack([gram_matrices(member) for member in features], dim=1)
-    batch, channels, height, width = features.shape
-    flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-    return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
-
-
 def squared_norms(tensors: torch.Tensor) -> torch.Tensor:
     """‖x‖² of each item of a batch: the squares summed in float64 (not squared in it: a
     float64 copy of a batch of Gram matrices costs more than the sum)."""

@@ -25,6 +25,13 @@ import torch
 
 from models.checkpoints import CheckpointLimits, read_checkpoint
 from models.errors import ModelError
+from models.perceptual import (
+    DEFAULT_MEMBERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TAPS,
+    member_seeds,
+)
 from models.zoo import vgg
 from scoring.engine.errors import (
     METRIC_WEIGHTS_MISMATCH,
@@ -40,23 +47,9 @@ logger = logging.getLogger(__name__)
 ENGINE_VERSION = "2"
 NETWORK = vgg.NAME
 DEFAULT_SEED = 0
-# Random VGG19s averaged by the default metric network (README: Validity).
-DEFAULT_MEMBERS = 3
 
-STYLE_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_TAP = "relu4_2"
 # The tap whose spatial layout the content distance compares (README: Content).
 LAYOUT_TAP = "relu3_1"
-TAPS = {
-    "relu1_1": vgg.RELU1_1,
-    "relu2_1": vgg.RELU2_1,
-    "relu3_1": vgg.RELU3_1,
-    "relu4_1": vgg.RELU4_1,
-    "relu4_2": vgg.RELU4_2,
-    "relu5_1": vgg.RELU5_1,
-}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Features = dict[str, torch.Tensor]
 
@@ -144,8 +137,7 @@ class MetricNetwork:
     ) -> MetricNetwork:
         """`members` seeded random VGG19s: `seed` itself for one, else seeds seed·1000 + m, so
         the ensembles of two seeds share no network."""
-        seeds = [seed] if members == 1 else [seed * 1000 + member for member in range(members)]
-        networks = [vgg.random_vgg19(member_seed, width) for member_seed in seeds]
+        networks = [vgg.random_vgg19(member, width) for member in member_seeds(seed, members)]
         return cls(networks, weights_sha256=None, seed=seed, device=device)
 
     @classmethod

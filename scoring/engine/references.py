@@ -32,7 +32,8 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from scoring.engine.determinism import deterministic
+from models.determinism import deterministic
+from models.perceptual import STYLE_TAPS, gram_matrices
 from scoring.engine.errors import (
     BAD_REFERENCES_FILE,
     DEGENERATE_CONTENT,
@@ -44,14 +45,13 @@ from scoring.engine.images import ImageSet, stack_images
 from scoring.engine.judge import Judge
 from scoring.engine.metrics import (
     PatchStatistics,
-    gram_matrices,
     layouts,
     mirrored,
     squared_norms,
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import LAYOUT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
+from scoring.engine.network import LAYOUT_TAP, Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.prototypes import style_prototypes
 

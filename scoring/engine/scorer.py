@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from scoring.engine.determinism import deterministic
+from models.determinism import deterministic
+from models.perceptual import STYLE_TAPS, gram_matrices
 from scoring.engine.errors import (
     BAD_OUTPUT_INDICES,
     INCOMPLETE_OUTPUTS,
@@ -45,7 +46,6 @@ from scoring.engine.metrics import (
     composite,
     content_distances,
     frechet_distance,
-    gram_matrices,
     is_number,
     layouts,
     memorized,
@@ -53,7 +53,7 @@ from scoring.engine.metrics import (
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import LAYOUT_TAP, STYLE_TAPS, Fingerprint, MetricNetwork
+from scoring.engine.network import LAYOUT_TAP, Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.references import References, nearest_or_paired
 

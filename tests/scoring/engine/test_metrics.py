@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from models.perceptual import gram_matrices
 from scoring.engine import ErrorCode, ScoringError
 from scoring.engine.errors import FRECHET_IMAGINARY
 from scoring.engine.metrics import (
@@ -19,7 +20,6 @@ from scoring.engine.metrics import (
     composite,
     content_distances,
     frechet_distance,
-    gram_matrices,
     is_number,
     layouts,
     memorized,

@@ -9,10 +9,9 @@ import pytest
 import safetensors.torch
 import torch
 
+from models.perceptual import IMAGENET_MEAN, IMAGENET_STD, TAPS, gram_matrices
 from models.zoo.vgg import random_vgg19
 from scoring.engine import ENGINE_VERSION, ErrorCode, Fingerprint, MetricNetwork, ScoringError
-from scoring.engine.metrics import gram_matrices
-from scoring.engine.network import IMAGENET_MEAN, IMAGENET_STD, TAPS
 from tests.scoring.engine.helpers import smooth_images
 
 

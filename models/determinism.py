@@ -1,9 +1,9 @@
-"""The flags that make scoring bit-reproducible on one machine, set for one call at a time.
+"""The flags that make scoring and training bit-reproducible on one machine, for one call.
 
-Every entry point of the engine (reference building, judge training, scoring) runs inside
-`deterministic()`. The engine never draws from the global random generators: judge
-initialisation and augmentation use their own seeded `torch.Generator`, k-means starts from a
-deterministic farthest-first choice. What the flags add:
+Every entry point of the scoring engine (reference building, judge training, scoring) and the
+trainer runs inside `deterministic()`. The engine never draws from the global random
+generators: judge initialisation and augmentation use their own seeded `torch.Generator`,
+k-means starts from a deterministic farthest-first choice. What the flags add:
 
 - `torch.use_deterministic_algorithms(True, warn_only=True)`: deterministic kernels where
   PyTorch has a choice (mostly CUDA); warn-only, since refusing an operator would fail a
