@@ -289,8 +289,8 @@ def challenge_create(var: Path) -> Setup:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from competitions.demo import demo_bundle_write
     from competitions.services import challenge_bundle_import, participation_join
+    from demo.services import demo_bundle_write
 
     bundle = demo_bundle_write(
         var / "bundle",

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "scoring",
     "leaderboard",
     "forum",
+    "demo",
 ]
 
 MIDDLEWARE = [

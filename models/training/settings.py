@@ -30,7 +30,7 @@ class TrainingSettings:
     `adversarial_weight` is 1, as in the objective of the issue, and the content and style
     weights are relative to it. The defaults were tuned on the demo challenge: a width-8
     TransformerNet trained on 64-pixel crops beats the unchanged photo on style distance and
-    the composite from about 150 steps on (tests/competitions/test_demo.py checks 200).
+    the composite from about 150 steps on (tests/demo/test_demo.py checks 200).
     """
 
     architecture: str = "transformer_net"

@@ -8,7 +8,7 @@ import environ
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from competitions.demo import DEMO_SEED, TRAINING_STEPS, demo_seed
+from demo.services import DEMO_SEED, TRAINING_STEPS, demo_seed
 
 DEFAULT_PASSWORD = "atelier-demo"
 

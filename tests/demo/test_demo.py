@@ -11,15 +11,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from competitions.demo import (
+from competitions.models import Challenge, Participation, Phase
+from competitions.procedural import STYLE_FAMILIES, landscape, style_image
+from demo.services import (
     BLUR_DESCRIPTION,
     DEMO_SLUG,
     FLAT_DESCRIPTION,
     IDENTITY_DESCRIPTION,
     demo_seed,
 )
-from competitions.models import Challenge, Participation, Phase
-from competitions.procedural import STYLE_FAMILIES, landscape, style_image
 from leaderboard import selectors
 from scoring.models import Result
 from submissions.models import Submission

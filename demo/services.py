@@ -8,7 +8,7 @@ on the public data taken at three lengths, and three entries make no real attemp
 organizer's identity and blur baselines (torch.export programs returning the photo unchanged or
 blurred) and dana's program that paints the style's average colour whatever the photo. A person
 looking at the galleries orders them ada, ben, cleo, identity, blur, dana, and so does the
-default composite (tests/competitions/test_demo.py).
+default composite (tests/demo/test_demo.py).
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ from django.utils import timezone
 from torch import nn
 from torch.nn import functional
 
-from competitions.models import Challenge, Participation
+from competitions.models import Challenge, ChallengeImage, Participation
 from competitions.procedural import landscape, style_image
 from competitions.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.services import challenge_bundle_import, participation_join
+from scoring.baseline import baseline_settings, baseline_train
+from scoring.services import images_load
+from submissions.models import Submission
+from submissions.services import submission_create
 
 logger = logging.getLogger(__name__)
 
@@ -257,8 +261,6 @@ def demo_entries_ensure(
     *, challenge: Challenge, organizer: AbstractBaseUser, password: str, steps: int
 ) -> list:
     """Submit every demo entry that is not there yet; returns the new submissions."""
-    from submissions.models import Submission
-
     live = Submission.objects.filter(phase__challenge=challenge).exclude(
         status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]
     )
@@ -286,8 +288,6 @@ def _trained_entries(
     challenge: Challenge, password: str, steps: int, present: set, folder: Path
 ) -> list:
     """One trainer run, resumed from length to length, submitted by each trained participant."""
-    from scoring.baseline import baseline_settings, baseline_train
-
     lengths = {name: max(1, round(steps * share)) for name, share in TRAINED_PARTICIPANTS}
     submitted = []
     run = folder / "run"
@@ -333,9 +333,6 @@ def _demo_participant(challenge: Challenge, name: str, password: str) -> Abstrac
 
 def _style_colour(challenge: Challenge) -> torch.Tensor:
     """The mean colour of the challenge's public style images."""
-    from competitions.models import ChallengeImage
-    from scoring.services import images_load
-
     styles = challenge.images.filter(
         kind=ChallengeImage.Kind.STYLE, split=ChallengeImage.Split.PUBLIC
     ).order_by("sha256")
@@ -351,8 +348,6 @@ def _submit(
     description: str,
     baseline: bool,
 ) -> object:
-    from submissions.services import submission_create
-
     return submission_create(
         user=user,
         challenge=challenge,
