@@ -35,6 +35,7 @@ from competitions.services import (
     challenge_resolution_check,
     participation_decide,
 )
+from competitions.training import DEFAULT_STEPS
 from config.errors import ApplicationError
 from leaderboard.services import (
     leaderboard_hide,
@@ -338,7 +339,7 @@ class ChallengeAdmin(OrganizerScopedAdmin):
 
     @admin.action(description="Train and submit a baseline (on the scoring queue)")
     def train_baseline(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from scoring.baseline import DEFAULT_STEPS, baseline_enqueue
+        from scoring.baseline import baseline_enqueue
 
         for challenge in queryset:
             try:

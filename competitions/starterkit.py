@@ -22,8 +22,8 @@ from django.urls import reverse
 
 from competitions.datazip import SPOOL_BYTES, archive_name
 from competitions.models import Challenge, ChallengeImage
+from competitions.training import baseline_settings
 from models.architectures import Inputs, Role, architectures, get_architecture
-from scoring.baseline import baseline_settings
 from scoring.engine import METRIC_DIRECTIONS
 
 REPOSITORY = Path(__file__).resolve().parents[1]

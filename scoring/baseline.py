@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from competitions.models import Challenge, ChallengeImage
 from competitions.selectors import user_organizes
+from competitions.training import (
+    baseline_settings,
+)
 from config.errors import ApplicationError
 from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
 from scoring.services import images_load, metric_network
@@ -29,45 +30,8 @@ from submissions.services import BASELINE_ORGANIZERS_ONLY, submission_create
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURE_FOR = {
-    Challenge.TaskKind.SINGLE_STYLE: "transformer_net",
-    Challenge.TaskKind.ARBITRARY_STYLE: "adain",
-}
-# The admin action's budget: a few minutes on a CPU scoring worker at 128 px.
-DEFAULT_STEPS = 300
-DEFAULT_WIDTH = 8
-DEFAULT_CROP = 64
-DEFAULT_BATCH_SIZE = 2
 DESCRIPTION = "Baseline: {architecture} width {width}, {steps} steps of the starter-kit trainer"
 NO_TRAINING_IMAGES = "A baseline needs public content photos and public style images to train on."
-
-
-def baseline_settings(
-    *,
-    challenge: Challenge,
-    steps: int = DEFAULT_STEPS,
-    width: int = DEFAULT_WIDTH,
-    crop: int = DEFAULT_CROP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    seed: int = 0,
-) -> TrainingSettings:
-    """The trainer's settings for this challenge: its architecture, a crop that fits."""
-    architecture = ARCHITECTURE_FOR[Challenge.TaskKind(challenge.task_kind)]
-    multiple = 8 if architecture == "adain" else 4
-    crop = min(crop, challenge.resolution)
-    crop -= crop % multiple
-    return replace(
-        TrainingSettings(),
-        architecture=architecture,
-        width=width,
-        crop=crop,
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        vgg_seed=django_settings.ATELIER_VGG19_SEED,
-        sample_every=steps,
-        checkpoint_every=steps,
-    )
 
 
 def baseline_train(

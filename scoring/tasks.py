@@ -25,7 +25,8 @@ def judge_train_task(challenge_id: int) -> str:
 def baseline_train_task(challenge_id: int, user_id: int, steps: int) -> str:
     from django.contrib.auth import get_user_model
 
-    from scoring.baseline import baseline_settings, baseline_train_and_submit
+    from competitions.training import baseline_settings
+    from scoring.baseline import baseline_train_and_submit
 
     challenge = Challenge.objects.get(pk=challenge_id)
     user = get_user_model().objects.get(pk=user_id)

@@ -12,9 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from competitions.models import Challenge
+from competitions.training import baseline_settings
 from config.errors import ApplicationError
 from models.loading import CheckpointSpec, validate_checkpoint
-from scoring.baseline import baseline_enqueue, baseline_settings, baseline_train_and_submit
+from scoring.baseline import baseline_enqueue, baseline_train_and_submit
 from scoring.tasks import baseline_train_task
 from submissions.models import Submission
 

@@ -9,18 +9,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from competitions.models import Challenge
-from config.errors import ApplicationError
-from models.training.cli import ProgressBar
-from scoring.baseline import (
+from competitions.training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CROP,
     DEFAULT_STEPS,
     DEFAULT_WIDTH,
     baseline_settings,
-    baseline_train,
-    baseline_train_and_submit,
-    baseline_user,
 )
+from config.errors import ApplicationError
+from models.training.cli import ProgressBar
+from scoring.baseline import baseline_train, baseline_train_and_submit, baseline_user
 
 
 class Command(BaseCommand):
