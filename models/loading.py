@@ -258,21 +258,19 @@ def _shapes(tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
 
 
 def _check_format(architecture: Architecture, checkpoint_format: CheckpointFormat) -> None:
-    name = architecture.name
-    if checkpoint_format is CheckpointFormat.ONNX and architecture.program_format != "onnx":
-        message = ONNX_ARCHITECTURE.format(architecture=name)
-        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
-    if architecture.program_format == "onnx" and checkpoint_format is not CheckpointFormat.ONNX:
-        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, ONNX_REQUIRED.format(architecture=name))
-    is_program = checkpoint_format in (CheckpointFormat.EXPORTED, CheckpointFormat.ONNX)
-    if (
-        architecture.program_format == "exported"
-        and checkpoint_format is not CheckpointFormat.EXPORTED
-    ):
-        message = EXPORTED_PROGRAM_REQUIRED.format(architecture=name)
-        raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
-    if architecture.role == Role.METRIC and is_program:
-        message = STATE_DICT_REQUIRED.format(architecture=architecture.name)
+    """The file's format is one the architecture is read from: its own program format for
+    `exported` and `onnx`, weights (or a `.pt2` of them) for zoo networks, never ONNX for
+    them, and weights only for metric networks."""
+    program = architecture.program_format
+    template = None
+    if program is not None and checkpoint_format != program:
+        template = ONNX_REQUIRED if program == CheckpointFormat.ONNX else EXPORTED_PROGRAM_REQUIRED
+    elif checkpoint_format is CheckpointFormat.ONNX and program is None:
+        template = ONNX_ARCHITECTURE
+    elif architecture.role == Role.METRIC and checkpoint_format is CheckpointFormat.EXPORTED:
+        template = STATE_DICT_REQUIRED
+    if template is not None:
+        message = template.format(architecture=architecture.name)
         raise ModelError(ErrorCode.UNSUPPORTED_FORMAT, message)
 
 
