@@ -17,7 +17,6 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from competitions import selectors
@@ -25,23 +24,24 @@ from competitions.forms import BundleImportForm, ChallengeImageAddForm
 from competitions.models import Challenge, ChallengeImage, Participation, Phase, field_bounds
 from competitions.roles import ORGANIZERS_GROUP
 from competitions.services import (
+    baseline_request,
     challenge_archive,
     challenge_bundle_import,
     challenge_delete,
     challenge_image_add,
     challenge_image_delete,
-    challenge_images_partition,
+    challenge_leaderboards_recompute,
+    challenge_organizer_add,
+    challenge_phases_hide,
+    challenge_phases_reveal,
     challenge_publish,
     challenge_resolution_check,
+    challenge_update,
     participation_decide,
+    phase_ranking_update,
 )
 from competitions.training import DEFAULT_STEPS
 from config.errors import ApplicationError
-from leaderboard.services import (
-    leaderboard_hide,
-    leaderboard_recompute,
-    leaderboard_reveal,
-)
 
 admin.site.site_header = "Atelier administration"
 admin.site.site_title = "Atelier admin"
@@ -266,16 +266,15 @@ class ChallengeAdmin(OrganizerScopedAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Challenge, form: Any, change: bool) -> None:
-        fraction_changed = change and "public_fraction" in form.changed_data
         super().save_model(request, obj, form, change)
-        if fraction_changed:
-            challenge_images_partition(challenge=obj)
+        if change:
+            challenge_update(challenge=obj, changed=set(form.changed_data))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # After the form's organizers are saved, or they would replace the creator.
         super().save_related(request, form, formsets, change)
-        if not change and not request.user.is_superuser:
-            # Whoever creates a challenge organizes it, or it would vanish from their admin.
-            form.instance.organizers.add(request.user)
+        if not change:
+            challenge_organizer_add(challenge=form.instance, creator=request.user)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         super().save_formset(request, form, formset, change)
@@ -284,7 +283,7 @@ class ChallengeAdmin(OrganizerScopedAdmin):
         for phase_form in formset.forms:
             changed = RANKING_FIELDS & set(phase_form.changed_data)
             if changed and phase_form.instance.pk and phase_form not in formset.deleted_forms:
-                leaderboard_recompute(phase=phase_form.instance)
+                phase_ranking_update(phase=phase_form.instance)
 
     def delete_model(self, request: HttpRequest, obj: Challenge) -> None:
         challenge_delete(challenge=obj)
@@ -304,15 +303,12 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     @admin.action(description="Reveal the private leaderboards of ended phases")
     def reveal_private(self, request: HttpRequest, queryset: QuerySet) -> None:
         for challenge in queryset:
-            ended = challenge.phases.filter(
-                ends_at__lte=timezone.now(), private_revealed_at__isnull=True
-            )
-            if not ended:
+            revealed = challenge_phases_reveal(challenge=challenge)
+            if not revealed:
                 self.message_user(
                     request, f"{challenge.title}: no ended phase left to reveal.", messages.WARNING
                 )
-            for phase in ended:
-                leaderboard_reveal(phase=phase)
+            for phase in revealed:
                 self.message_user(
                     request,
                     f"{challenge.title}: private leaderboard of {phase.name} revealed.",
@@ -322,8 +318,7 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     @admin.action(description="Hide the revealed private leaderboards again")
     def hide_private(self, request: HttpRequest, queryset: QuerySet) -> None:
         for challenge in queryset:
-            for phase in challenge.phases.filter(private_revealed_at__isnull=False):
-                leaderboard_hide(phase=phase)
+            for phase in challenge_phases_hide(challenge=challenge):
                 self.message_user(
                     request,
                     f"{challenge.title}: private leaderboard of {phase.name} hidden.",
@@ -333,17 +328,14 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     @admin.action(description="Recompute the leaderboards")
     def recompute_leaderboards(self, request: HttpRequest, queryset: QuerySet) -> None:
         for challenge in queryset:
-            for phase in challenge.phases.all():
-                leaderboard_recompute(phase=phase)
+            challenge_leaderboards_recompute(challenge=challenge)
             self.message_user(request, f"{challenge.title}: recomputed.", messages.SUCCESS)
 
     @admin.action(description="Train and submit a baseline (on the scoring queue)")
     def train_baseline(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from scoring.baseline import baseline_enqueue
-
         for challenge in queryset:
             try:
-                baseline_enqueue(challenge=challenge, user=request.user, steps=DEFAULT_STEPS)
+                baseline_request(challenge=challenge, user=request.user, steps=DEFAULT_STEPS)
             except ApplicationError as error:
                 self.message_user(request, f"{challenge.title}: {error.message}", messages.ERROR)
             else:

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from competitions.text import MarkdownTooComplex, markdown_render_safe, markdown_to_safe_html
 from leaderboard.ranking import RankingRuleError, ranking_rule_parse
+from models.checkpoints import CheckpointLimits
+from models.onnx_graph import OnnxLimits
 
 # What an organizer may set, in one place: full_clean() enforces it on every write (the admin's
 # forms, the bundle importer, the services), and the bundle importer quotes it in its messages.
@@ -311,6 +313,18 @@ class Phase(models.Model):
     def private_revealed(self) -> bool:
         """Everyone may see the private leaderboard: the phase ended and it was revealed."""
         return self.private_revealed_at is not None and timezone.now() >= self.ends_at
+
+    def checkpoint_limits(self) -> CheckpointLimits:
+        """What a checkpoint submitted to this phase may be: its size and parameter limits,
+        and the settings' bounds on ONNX graphs."""
+        return CheckpointLimits(
+            max_bytes=self.max_checkpoint_bytes,
+            max_params=self.max_params,
+            onnx=OnnxLimits(
+                max_nodes=settings.ATELIER_ONNX_MAX_NODES,
+                max_initializers=settings.ATELIER_ONNX_MAX_INITIALIZERS,
+            ),
+        )
 
     def is_open(self, at: dt.datetime | None = None) -> bool:
         at = at or timezone.now()

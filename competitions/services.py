@@ -1,10 +1,12 @@
-"""Writes for challenges, phases, images and participation."""
+"""Writes for challenges, phases, images and participation, and the requests organizers make
+of the apps above (a baseline, a recomputed leaderboard)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
@@ -23,9 +25,10 @@ from competitions.bundles import (
 )
 from competitions.imaging import NormalisedImage
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
+from competitions.selectors import user_organizes
+from competitions.signals import participation_decided, phase_ranking_changed
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
-from leaderboard.services import participation_leaderboards_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,10 @@ JOIN_CLOSED = "This challenge is not open for registration."
 JOIN_RULES = "You need to accept the rules to join this challenge."
 JOIN_REJECTED = "Your request to join this challenge was declined."
 JOIN_BANNED = "You have been banned from this challenge."
+NOT_ENDED = "The private leaderboard can be revealed once the phase “{phase}” has ended."
+BASELINE_ORGANIZERS_ONLY = "Only the challenge's organizers can submit baselines."
+# Defined in `submissions.baseline`, above this app: sent by its name.
+BASELINE_TASK = "submissions.baseline.train"
 
 # What a challenge needs before participants can see it: training data, a style to aim at,
 # and hidden images on both sides of the public/private split.
@@ -160,6 +167,20 @@ def public_count_for(hidden_count: int, public_fraction: float) -> int:
 
 
 # --- Challenges -----------------------------------------------------------------------------
+
+
+def challenge_update(*, challenge: Challenge, changed: set[str]) -> None:
+    """What follows an organizer's change of the challenge's fields (already saved): a new
+    public fraction re-partitions its images."""
+    if "public_fraction" in changed:
+        challenge_images_partition(challenge=challenge)
+
+
+def challenge_organizer_add(*, challenge: Challenge, creator: AbstractBaseUser) -> None:
+    """Whoever creates a challenge organizes it, or it would vanish from their admin; a
+    superuser sees every challenge and is added only if named."""
+    if not creator.is_superuser:
+        challenge.organizers.add(creator)
 
 
 def challenge_publish_problems(*, challenge: Challenge) -> list[str]:
@@ -354,5 +375,69 @@ def participation_decide(
     participation.decided_by = decided_by
     participation.save(update_fields=["status", "decided_at", "decided_by"])
     # A ban takes the participant off the leaderboards; an approval puts them back.
-    participation_leaderboards_refresh(participation=participation)
+    participation_decided.send(Participation, participation=participation)
     return participation
+
+
+# --- Phases: the private leaderboard, the ranking ------------------------------------------
+
+
+@transaction.atomic
+def phase_reveal(*, phase: Phase) -> Phase:
+    """Show the phase's private leaderboard to everyone; only once the phase has ended."""
+    if timezone.now() < phase.ends_at:
+        raise ApplicationError("phase_not_ended", NOT_ENDED.format(phase=phase.name))
+    if phase.private_revealed_at is None:
+        phase.private_revealed_at = timezone.now()
+        phase.full_clean()
+        phase.save(update_fields=["private_revealed_at"])
+        logger.info("private leaderboard of phase %s revealed", phase.pk)
+    return phase
+
+
+@transaction.atomic
+def phase_hide(*, phase: Phase) -> Phase:
+    """Take back a reveal made by mistake: organizers only see the private leaderboard again."""
+    phase.private_revealed_at = None
+    phase.full_clean()
+    phase.save(update_fields=["private_revealed_at"])
+    return phase
+
+
+def challenge_phases_reveal(*, challenge: Challenge) -> list[Phase]:
+    """Reveal the private leaderboard of every ended phase not revealed yet; returns them."""
+    ended = challenge.phases.filter(ends_at__lte=timezone.now(), private_revealed_at__isnull=True)
+    return [phase_reveal(phase=phase) for phase in ended]
+
+
+def challenge_phases_hide(*, challenge: Challenge) -> list[Phase]:
+    """Hide every revealed private leaderboard of the challenge again; returns the phases."""
+    revealed = challenge.phases.filter(private_revealed_at__isnull=False)
+    return [phase_hide(phase=phase) for phase in revealed]
+
+
+def phase_ranking_update(*, phase: Phase) -> None:
+    """The phase's ranking settings changed, or an organizer asked: its boards are rebuilt."""
+    phase_ranking_changed.send(Phase, phase=phase)
+
+
+def challenge_leaderboards_recompute(*, challenge: Challenge) -> None:
+    """Rebuild the boards of every phase of the challenge."""
+    for phase in challenge.phases.all():
+        phase_ranking_update(phase=phase)
+
+
+# --- Baselines ------------------------------------------------------------------------------
+
+
+def baseline_request(*, challenge: Challenge, user: AbstractBaseUser, steps: int) -> None:
+    """Queue the training of a baseline on the `scoring` queue (it needs a worker's CPU or
+    GPU), once the caller's transaction commits; `user`, an organizer, submits it."""
+    if not user_organizes(user, challenge):
+        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            BASELINE_TASK, args=[challenge.pk, user.pk, steps], queue="scoring"
+        ),
+        robust=True,
+    )

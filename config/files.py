@@ -1,9 +1,12 @@
-"""Files in storage that must not outlive a failed database write."""
+"""Files in storage: none outlives a failed database write; any can be read as a local file."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.core.files.storage import default_storage
 
@@ -22,3 +25,21 @@ def files_removed_on_failure() -> Iterator[list[str]]:
         for name in written:
             default_storage.delete(name)
         raise
+
+
+@contextmanager
+def storage_local_path(name: str) -> Iterator[Path]:
+    """A stored file as a local path: in place on disk storage, else a temporary copy that is
+    removed when the block ends (object storage has no local path)."""
+    try:
+        local = Path(default_storage.path(name))
+    except NotImplementedError:
+        local = None
+    if local is not None:
+        yield local
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as copy:
+        with default_storage.open(name, "rb") as source:
+            shutil.copyfileobj(source, copy)
+        copy.flush()
+        yield Path(copy.name)

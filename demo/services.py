@@ -33,8 +33,8 @@ from competitions.procedural import landscape, style_image
 from competitions.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.services import challenge_bundle_import, participation_join
 from competitions.training import baseline_settings
-from scoring.baseline import baseline_train
 from scoring.services import images_load
+from submissions.baseline import baseline_train
 from submissions.models import Submission
 from submissions.services import submission_create
 

@@ -33,7 +33,6 @@ from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
 
-NOT_ENDED = "The private leaderboard can be revealed once the phase “{phase}” has ended."
 ALREADY_DISQUALIFIED = "This submission is already disqualified."
 SELECT_NOT_YOURS = "Only the participant who submitted it can select a submission."
 SELECT_BASELINE = "Baselines are not ranked, so they cannot be selected."
@@ -289,31 +288,6 @@ def participation_leaderboards_refresh(*, participation: Participation) -> None:
     """After a ban, a rejection or an approval: the participant's rows in every phase."""
     for phase in participation.challenge.phases.all():
         leaderboard_participant_refresh(phase=phase, participant=participation.user)
-
-
-# --- The private leaderboard -----------------------------------------------------------------
-
-
-@transaction.atomic
-def leaderboard_reveal(*, phase: Phase) -> Phase:
-    """Show the private leaderboard to everyone; only once the phase has ended."""
-    if timezone.now() < phase.ends_at:
-        raise ApplicationError("phase_not_ended", NOT_ENDED.format(phase=phase.name))
-    if phase.private_revealed_at is None:
-        phase.private_revealed_at = timezone.now()
-        phase.full_clean()
-        phase.save(update_fields=["private_revealed_at"])
-        logger.info("private leaderboard of phase %s revealed", phase.pk)
-    return phase
-
-
-@transaction.atomic
-def leaderboard_hide(*, phase: Phase) -> Phase:
-    """Take back a reveal made by mistake: organizers only see the private leaderboard again."""
-    phase.private_revealed_at = None
-    phase.full_clean()
-    phase.save(update_fields=["private_revealed_at"])
-    return phase
 
 
 # --- Disqualification ------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -17,6 +16,7 @@ from competitions.selectors import challenges_organized_by
 from config.errors import ApplicationError
 from scoring.models import ScoringProfile
 from scoring.services import judge_upload, scoring_profile_get
+from scoring.tasks import judge_train_enqueue
 
 CURVE_WIDTH, CURVE_HEIGHT = 320, 80
 
@@ -127,16 +127,6 @@ class ScoringProfileAdmin(OrganizerScopedAdmin):
 
     @admin.action(description="Train the judge again (on the scoring queue)")
     def train_judge(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from scoring.tasks import judge_train_task
-
         for profile in queryset:
-            ScoringProfile.objects.filter(pk=profile.pk).update(
-                judge_status=ScoringProfile.JudgeStatus.TRAINING
-            )
-            transaction.on_commit(
-                lambda pk=profile.challenge_id: judge_train_task.apply_async(
-                    args=[pk], queue="scoring"
-                ),
-                robust=True,
-            )
+            judge_train_enqueue(profile=profile)
         self.message_user(request, f"{queryset.count()} judge(s) queued for training.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.db import models
 
 from competitions.models import Challenge, ChallengeImage
-from submissions.models import Submission
 
 
 class ScoringProfile(models.Model):
@@ -85,7 +84,11 @@ class ReferenceCache(models.Model):
 class Result(models.Model):
     """One submission's scores on one leaderboard subset; one float column per metric."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="results")
+    # By label: `submissions` sits above this app (ARCHITECTURE.md); a result is deleted with
+    # its submission.
+    submission = models.ForeignKey(
+        "submissions.Submission", on_delete=models.CASCADE, related_name="results"
+    )
     leaderboard = models.CharField(max_length=10, choices=Leaderboard.choices)
     content_distance = models.FloatField(null=True, blank=True)
     style_distance = models.FloatField(null=True, blank=True)
@@ -127,7 +130,9 @@ class Result(models.Model):
 class GalleryImage(models.Model):
     """A submission's output for one public content photo (never a hidden one)."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="gallery")
+    submission = models.ForeignKey(
+        "submissions.Submission", on_delete=models.CASCADE, related_name="gallery"
+    )
     position = models.PositiveSmallIntegerField()
     content_image = models.ForeignKey(
         ChallengeImage, on_delete=models.SET_NULL, null=True, related_name="+"

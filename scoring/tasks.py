@@ -1,18 +1,15 @@
-"""Tasks of the `scoring` queue (thin: load by id, call the service)."""
+"""Tasks of the `scoring` queue that belong to the scoring app (thin: load by id, call the
+service), and how to queue them. Scoring a submission and training a baseline are
+`submissions.lifecycle.score` and `submissions.baseline.train`."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
+from django.db import transaction
 
 from competitions.models import Challenge
+from scoring.models import ScoringProfile
 from scoring.services import judge_train
-from submissions.pipeline import submission_score as submission_score_service
-
-
-@shared_task(name="scoring.tasks.submission_score", bind=True)
-def submission_score(self, submission_id: str) -> str:  # type: ignore[no-untyped-def]
-    return submission_score_service(submission_id=submission_id, worker=self.request.hostname)
 
 
 @shared_task(name="scoring.tasks.judge_train")
@@ -21,19 +18,13 @@ def judge_train_task(challenge_id: int) -> str:
     return judge_train(challenge=challenge).judge_status
 
 
-@shared_task(name="scoring.tasks.baseline_train")
-def baseline_train_task(challenge_id: int, user_id: int, steps: int) -> str:
-    from django.contrib.auth import get_user_model
-
-    from competitions.training import baseline_settings
-    from scoring.baseline import baseline_train_and_submit
-
-    challenge = Challenge.objects.get(pk=challenge_id)
-    user = get_user_model().objects.get(pk=user_id)
-    submission = baseline_train_and_submit(
-        challenge=challenge,
-        user=user,
-        settings=baseline_settings(challenge=challenge, steps=steps),
-        device=settings.ATELIER_SCORING_DEVICE,
+def judge_train_enqueue(*, profile: ScoringProfile) -> None:
+    """Mark the challenge's judge as training and queue its training on the `scoring` queue,
+    once the caller's transaction commits."""
+    ScoringProfile.objects.filter(pk=profile.pk).update(
+        judge_status=ScoringProfile.JudgeStatus.TRAINING
     )
-    return str(submission.pk)
+    transaction.on_commit(
+        lambda: judge_train_task.apply_async(args=[profile.challenge_id], queue="scoring"),
+        robust=True,
+    )

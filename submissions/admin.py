@@ -12,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 from competitions import selectors as competition_selectors
 from competitions.admin import OrganizerScopedAdmin
 from config.errors import ApplicationError
+from submissions.lifecycle import submission_cancel, submission_rescore
 from submissions.models import Submission
-from submissions.services import submission_cancel, submission_rescore
 
 
 class SubmissionChallengeFilter(admin.SimpleListFilter):

@@ -22,8 +22,9 @@ from config.parsing import JSONSerializerField
 from config.uploads import upload_too_large_message
 from models.io_range import IORange
 from submissions import selectors
+from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
-from submissions.services import submission_cancel, submission_create
+from submissions.services import submission_create
 
 
 class SubmissionStatusSerializer(serializers.Serializer):

@@ -28,8 +28,9 @@ from scoring.engine.metrics import METRIC_DIRECTIONS
 from scoring.models import Leaderboard, Result
 from submissions import selectors
 from submissions.forms import SubmissionForm
+from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
-from submissions.services import submission_cancel, submission_create
+from submissions.services import submission_create
 
 SUBMISSIONS_PER_PAGE = 25
 ACCEPTED = "Submission accepted; it is queued for scoring."

@@ -47,7 +47,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "scoring.tasks.*": {"queue": "scoring"},
+    "submissions.lifecycle.score": {"queue": "scoring"},
+    "submissions.baseline.train": {"queue": "scoring"},
 }
+# Tasks outside the apps' `tasks` modules (autodiscovered): the submission lifecycle keeps its
+# tasks next to its services, the baseline next to its training.
+CELERY_IMPORTS = ("submissions.lifecycle", "submissions.baseline")
 CELERY_TASK_ACKS_LATE = True
 # A worker killed mid-task (OOM killer, deploy) must give the message back, not drop it.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -61,11 +66,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(_VAR_DIR / "celerybeat-schedule")
 # message was lost (a broker restart).
 CELERY_BEAT_SCHEDULE = {
     "submissions-reap": {
-        "task": "submissions.tasks.reap",
+        "task": "submissions.lifecycle.reap",
         "schedule": env.float("ATELIER_REAP_INTERVAL_S", default=60.0),
     },
     "submissions-dispatch": {
-        "task": "submissions.tasks.dispatch",
+        "task": "submissions.lifecycle.dispatch",
         "schedule": env.float("ATELIER_DISPATCH_INTERVAL_S", default=60.0),
     },
 }

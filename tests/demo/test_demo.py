@@ -22,8 +22,8 @@ from demo.services import (
 )
 from leaderboard import selectors
 from scoring.models import Result
+from submissions.lifecycle import submission_score
 from submissions.models import Submission
-from submissions.pipeline import submission_score
 from tests.config.test_settings import PRODUCTION_ENV, ROOT, clean_env
 
 # The longest training run of the CI test (the demo trains 1,200 steps).

@@ -15,8 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from competitions.models import Challenge, Phase
+from competitions.services import phase_reveal
 from leaderboard import selectors
-from leaderboard.services import leaderboard_reveal
 from submissions.models import Submission
 from tests.leaderboard.helpers import joined, scored
 
@@ -348,7 +348,7 @@ def test_everyone_sees_the_private_intervals_after_the_reveal(
     challenge: Challenge, phase: Phase, private: Submission
 ) -> None:
     end_phase(phase)
-    leaderboard_reveal(phase=phase)
+    phase_reveal(phase=phase)
     page = reverse("challenge_leaderboard", args=[challenge.slug])
     board_api = reverse("api_leaderboard", args=[challenge.slug])
     for who, (web, client) in viewers(challenge).items():

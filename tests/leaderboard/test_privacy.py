@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from competitions.models import Challenge, Phase
-from leaderboard.services import leaderboard_reveal
+from competitions.services import phase_reveal
 from submissions.models import Submission
 from submissions.notifications import notify_participant
 from tests.leaderboard.helpers import joined, scored
@@ -102,7 +102,7 @@ def test_the_participant_never_sees_their_own_private_numbers_before_the_reveal(
 def test_emails_never_carry_private_numbers(submission: Submission, phase: Phase) -> None:
     notify_participant(submission_id=submission.pk)
     end_phase(phase)
-    leaderboard_reveal(phase=phase)
+    phase_reveal(phase=phase)
     notify_participant(submission_id=submission.pk)
     assert len(mail.outbox) == 2
     for message in mail.outbox:
@@ -114,7 +114,7 @@ def test_everyone_sees_the_private_numbers_after_the_reveal(
     challenge: Challenge, phase: Phase, submission: Submission
 ) -> None:
     end_phase(phase)
-    leaderboard_reveal(phase=phase)
+    phase_reveal(phase=phase)
     page = reverse("challenge_leaderboard", args=[challenge.slug])
     api = reverse("api_leaderboard", args=[challenge.slug])
     for who, (web, client) in viewers(challenge).items():

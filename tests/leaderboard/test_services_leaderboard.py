@@ -11,15 +11,13 @@ import pytest
 from django.utils import timezone
 
 from competitions.models import Challenge, Participation, Phase
-from competitions.services import participation_decide
+from competitions.services import NOT_ENDED, participation_decide, phase_hide, phase_reveal
 from config.errors import ApplicationError
 from leaderboard import selectors, services
 from leaderboard.models import LeaderboardEntry, LeaderboardSummary
 from leaderboard.services import (
-    leaderboard_hide,
     leaderboard_participant_refresh,
     leaderboard_recompute,
-    leaderboard_reveal,
     participation_leaderboards_refresh,
     submission_disqualify,
     submission_final_select,
@@ -366,16 +364,16 @@ def test_baselines_cannot_be_selected(selecting, challenge, organizer) -> None:
 
 def test_the_private_leaderboard_is_revealed_only_after_the_phase(phase) -> None:
     with pytest.raises(ApplicationError) as error:
-        leaderboard_reveal(phase=phase)
-    assert error.value.message == services.NOT_ENDED.format(phase="Development")
+        phase_reveal(phase=phase)
+    assert error.value.message == NOT_ENDED.format(phase="Development")
     assert not phase.private_revealed
 
     phase.ends_at = timezone.now() - dt.timedelta(minutes=1)
     phase.save()
-    leaderboard_reveal(phase=phase)
+    phase_reveal(phase=phase)
     phase.refresh_from_db()
     assert phase.private_revealed
-    leaderboard_hide(phase=phase)
+    phase_hide(phase=phase)
     phase.refresh_from_db()
     assert not phase.private_revealed
 

@@ -15,8 +15,8 @@ from competitions.models import Challenge
 from competitions.services import participation_join
 from models import errors as model_errors
 from scoring.models import ScoringProfile
+from submissions.lifecycle import submission_score
 from submissions.models import Submission
-from submissions.pipeline import submission_score
 from tests.api.conftest import token_client
 from tests.factories import make_challenge
 from tests.models.conftest import REALWORLD

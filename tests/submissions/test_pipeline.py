@@ -16,9 +16,14 @@ from django.utils.html import escape
 from competitions.models import Challenge, Phase
 from competitions.services import participation_join
 from scoring.models import GalleryImage, Result, ScoringProfile
+from submissions.lifecycle import (
+    submission_claim,
+    submission_score,
+    submissions_dispatch,
+    submissions_reap,
+)
 from submissions.models import Submission
-from submissions.pipeline import submission_claim, submission_score
-from submissions.services import submission_create, submissions_dispatch, submissions_reap
+from submissions.services import submission_create
 from tests.factories import make_challenge
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,9 +15,10 @@ from competitions.models import Challenge, Phase
 from competitions.services import participation_decide, participation_join
 from config.errors import ApplicationError
 from models import errors as model_errors
-from submissions import services
+from submissions import lifecycle, services
+from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
-from submissions.services import submission_cancel, submission_create
+from submissions.services import submission_create
 from tests.factories import make_challenge
 
 pytestmark = pytest.mark.django_db
@@ -184,7 +185,7 @@ def test_cancel_only_while_active(joined: Challenge, participant, tiny_checkpoin
     with pytest.raises(ApplicationError) as caught:
         submission_cancel(submission=cancelled, by=participant)
     assert caught.value.code == "not_cancellable"
-    assert caught.value.message == services.NOT_CANCELLABLE.format(status="cancelled")
+    assert caught.value.message == lifecycle.NOT_CANCELLABLE.format(status="cancelled")
 
 
 def test_model_error_messages_reach_the_caller_unchanged(

@@ -15,24 +15,21 @@ from django.utils import timezone
 
 from competitions.models import Challenge, Phase
 from competitions.services import participation_join
-from scoring import tasks
-from submissions import pipeline
-from submissions.models import Submission
-from submissions.pipeline import (
+from scoring import run
+from scoring.run import TIME_LIMIT_BOUNDS_S, TIME_LIMIT_OUT_OF_RANGE
+from submissions import lifecycle
+from submissions.lifecycle import (
     INFRASTRUCTURE_FAILURE,
+    LONGEST_SPAN,
     PHASE_MISCONFIGURED,
-    TIME_LIMIT_BOUNDS_S,
-    TIME_LIMIT_OUT_OF_RANGE,
     submission_claim,
     submission_score,
-)
-from submissions.selectors import quota_usage
-from submissions.services import (
-    LONGEST_SPAN,
-    submission_create,
     submissions_dispatch,
     submissions_reap,
 )
+from submissions.models import Submission
+from submissions.selectors import quota_usage
+from submissions.services import submission_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # More rounds than any submission needs: one that is still queued after them is stranded.
@@ -50,7 +47,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         assert queue == "scoring"
         messages.extend(args)
 
-    monkeypatch.setattr(tasks.submission_score, "apply_async", apply_async)
+    monkeypatch.setattr(lifecycle.score, "apply_async", apply_async)
     return messages
 
 
@@ -77,7 +74,7 @@ def work_until_settled(sent: list[str], submission: Submission) -> list[str]:
     results = []
     for _ in range(ROUNDS):
         while sent:
-            results.append(tasks.submission_score.apply(args=[sent.pop(0)], throw=True).get())
+            results.append(lifecycle.score.apply(args=[sent.pop(0)], throw=True).get())
         submission.refresh_from_db()
         if submission.status != Submission.Status.QUEUED:
             return results
@@ -143,13 +140,13 @@ def test_an_organizer_who_fixes_the_phase_in_time_gets_it_scored_on_a_later_atte
     # The scoring itself is not under test here, only that the next attempt gets to it.
     prepared = []
 
-    def prepare(challenge: Challenge, attempt: pipeline.Attempt) -> list:
+    def prepare(challenge: Challenge, attempt: lifecycle.Attempt) -> list:
         prepared.append(attempt.number)
         return []
 
-    monkeypatch.setattr(pipeline, "_prepare", prepare)
-    monkeypatch.setattr(pipeline, "run_generator", lambda *args, **kwargs: iter(()))
-    monkeypatch.setattr(pipeline, "_record", lambda *args: None)
+    monkeypatch.setattr(run, "_prepare", prepare)
+    monkeypatch.setattr(run, "run_generator", lambda *args, **kwargs: iter(()))
+    monkeypatch.setattr(lifecycle, "submission_record", lambda *args: None)
     assert submission_score(submission_id=str(submission.pk), worker="w") == "scored"
     assert prepared == [2]
 
@@ -162,7 +159,7 @@ def test_an_unexpected_error_while_setting_up_fails_after_the_attempts(
     def broken(*args: object) -> None:
         raise ValueError("the scoring profile holds nonsense")
 
-    monkeypatch.setattr(pipeline, "_prepare", broken)
+    monkeypatch.setattr(run, "_prepare", broken)
     submission = submit()
 
     assert work_until_settled(sent, submission) == ["requeued", "failed: scoring_error"]
@@ -178,10 +175,10 @@ def test_a_heartbeat_thread_that_cannot_start_goes_through_the_same_path(
     # Was an UnboundLocalError: the handlers used `attempt` before `with ... as` had bound it.
     settings.ATELIER_SCORING_MAX_ATTEMPTS = 2
 
-    def no_thread(self: pipeline.Attempt) -> None:
+    def no_thread(self: lifecycle.Attempt) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(pipeline.Attempt, "__enter__", no_thread)
+    monkeypatch.setattr(lifecycle.Attempt, "__enter__", no_thread)
     submission = submit()
 
     assert work_until_settled(sent, submission) == ["requeued", "failed: scoring_error"]

@@ -12,11 +12,11 @@ from django.test import Client
 from django.urls import reverse
 
 from competitions.models import Challenge
+from competitions.services import baseline_request
 from competitions.training import baseline_settings
 from config.errors import ApplicationError
 from models.loading import CheckpointSpec, validate_checkpoint
-from scoring.baseline import baseline_enqueue, baseline_train_and_submit
-from scoring.tasks import baseline_train_task
+from submissions.baseline import baseline_train_and_submit, baseline_train_task
 from submissions.models import Submission
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def test_participants_cannot_submit_baselines(challenge: Challenge, participant)
         baseline_train_and_submit(challenge=challenge, user=participant, settings=settings)
     assert caught.value.code == "baseline_forbidden"
     with pytest.raises(ApplicationError):
-        baseline_enqueue(challenge=challenge, user=participant, steps=2)
+        baseline_request(challenge=challenge, user=participant, steps=2)
     assert not Submission.objects.exists()
 
 

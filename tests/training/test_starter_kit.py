@@ -18,7 +18,8 @@ from django.urls import reverse
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
 from competitions.starterkit import README_STEPS
-from submissions.services import submission_cancel, submission_create
+from submissions.lifecycle import submission_cancel
+from submissions.services import submission_create
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from competitions.training import (
 )
 from config.errors import ApplicationError
 from models.training.cli import ProgressBar
-from scoring.baseline import baseline_train, baseline_train_and_submit, baseline_user
+from submissions.baseline import baseline_train, baseline_train_and_submit, baseline_user
 
 
 class Command(BaseCommand):

@@ -3,7 +3,9 @@
 The baseline is what a participant gets from the starter kit: the same trainer
 (models/training), the same public photos and style images, the metric network the scorer
 uses. It is submitted like any checkpoint, flagged `is_baseline`, by an organizer, and scored
-by the pipeline; it never counts against a quota.
+by the pipeline; it never counts against a quota. Organizers ask for one in the admin
+(`competitions.services.baseline_request` sends the task below by its name) or with
+`manage.py train_baseline`.
 """
 
 from __future__ import annotations
@@ -13,20 +15,20 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from celery import shared_task
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 
 from competitions.models import Challenge, ChallengeImage
 from competitions.selectors import user_organizes
-from competitions.training import (
-    baseline_settings,
-)
+from competitions.services import BASELINE_ORGANIZERS_ONLY, BASELINE_TASK
+from competitions.training import baseline_settings
 from config.errors import ApplicationError
 from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
 from scoring.services import images_load, metric_network
 from submissions.models import Submission
-from submissions.services import BASELINE_ORGANIZERS_ONLY, submission_create
+from submissions.services import submission_create
 
 logger = logging.getLogger(__name__)
 
@@ -102,20 +104,6 @@ def baseline_train_and_submit(
     return submission
 
 
-def baseline_enqueue(*, challenge: Challenge, user: AbstractBaseUser, steps: int) -> None:
-    """Queue the training on the `scoring` queue (it needs a worker's CPU or GPU)."""
-    if not user_organizes(user, challenge):
-        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
-    from scoring.tasks import baseline_train_task
-
-    transaction.on_commit(
-        lambda: baseline_train_task.apply_async(
-            args=[challenge.pk, user.pk, steps], queue="scoring"
-        ),
-        robust=True,
-    )
-
-
 def baseline_user(*, challenge: Challenge, username: str | None) -> AbstractBaseUser:
     """The named user, or the challenge's first organizer (by id)."""
     users = get_user_model().objects
@@ -128,3 +116,16 @@ def baseline_user(*, challenge: Challenge, username: str | None) -> AbstractBase
     if organizer is None:
         raise ApplicationError("no_organizer", "The challenge has no organizer to submit as.")
     return organizer
+
+
+@shared_task(name=BASELINE_TASK)
+def baseline_train_task(challenge_id: int, user_id: int, steps: int) -> str:
+    """On the `scoring` queue: train the challenge's baseline and submit it as the user."""
+    challenge = Challenge.objects.get(pk=challenge_id)
+    submission = baseline_train_and_submit(
+        challenge=challenge,
+        user=get_user_model().objects.get(pk=user_id),
+        settings=baseline_settings(challenge=challenge, steps=steps),
+        device=django_settings.ATELIER_SCORING_DEVICE,
+    )
+    return str(submission.pk)
