@@ -291,6 +291,17 @@ class Phase(models.Model):
         help_text="When the organizers revealed the private leaderboard (after the phase).",
     )
 
+    # The submission quotas and limits an organizer sets for a phase. The bundle manifest and
+    # the admin list exactly these, with the defaults and bounds of the fields above.
+    LIMIT_FIELDS = (
+        "max_per_day",
+        "max_total",
+        "max_running",
+        "time_limit_s",
+        "max_params",
+        "max_checkpoint_bytes",
+    )
+
     class Meta:
         ordering = ["challenge", "starts_at", "pk"]
         constraints = [

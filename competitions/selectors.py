@@ -24,6 +24,10 @@ def user_organizes(user: AnyUser, challenge: Challenge) -> bool:
     return challenges_organized_by(user).filter(pk=challenge.pk).exists()
 
 
+def challenge_slug_taken(slug: str) -> bool:
+    return Challenge.objects.filter(slug=slug).exists()
+
+
 def challenges_visible_to(user: AnyUser) -> QuerySet[Challenge]:
     """Published and archived challenges for everyone; drafts only for their organizers."""
     public = Q(status__in=[Challenge.Status.PUBLISHED, Challenge.Status.ARCHIVED])

@@ -25,7 +25,7 @@ from competitions.bundles import (
 )
 from competitions.imaging import NormalisedImage
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
-from competitions.selectors import user_organizes
+from competitions.selectors import challenge_slug_taken, user_organizes
 from competitions.signals import participation_decided, phase_ranking_changed
 from config.errors import ApplicationError
 from config.files import files_removed_on_failure
@@ -254,7 +254,7 @@ def challenge_bundle_import(
         except IntegrityError as error:
             # Another import took the slug between our check and our insert.
             slug = prepared.manifest.slug
-            if Challenge.objects.filter(slug=slug).exists():
+            if challenge_slug_taken(slug):
                 raise BundleError("bundle_slug_taken", SLUG_TAKEN.format(slug=slug)) from error
             raise
     logger.info(
@@ -291,12 +291,7 @@ def _bundle_write(
             name=spec.name,
             starts_at=spec.starts_at,
             ends_at=spec.ends_at,
-            max_per_day=spec.max_per_day,
-            max_total=spec.max_total,
-            max_running=spec.max_running,
-            time_limit_s=spec.time_limit_s,
-            max_params=spec.max_params,
-            max_checkpoint_bytes=spec.max_checkpoint_bytes,
+            **spec.limits,
         )
         _bundle_full_clean(phase, where=f" in phase {index}")
         phase.save()

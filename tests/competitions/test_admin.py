@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from competitions import bundles
+from competitions.bundles.archive import MISSING_MANIFEST
 from competitions.imaging import NOT_AN_IMAGE
 from competitions.models import MARKDOWN_TOO_LONG, Challenge, ChallengeImage, Participation
 from competitions.services import RESOLUTION_LOCKED, participation_join
@@ -271,7 +271,7 @@ def test_bad_bundle_upload_shows_the_reason_and_imports_nothing(tmp_path: Path, 
         {"bundle": io.BytesIO(archive.read_bytes())},
     )
     assert response.status_code == 200
-    assert f"{bundles.MISSING_MANIFEST} [bundle_missing_manifest]" in response.content.decode()
+    assert f"{MISSING_MANIFEST} [bundle_missing_manifest]" in response.content.decode()
     assert not Challenge.objects.exists()
 
 
