@@ -6,17 +6,11 @@ losses are the leaderboard's metrics), no Django: the starter kit ships this pac
 
 from __future__ import annotations
 
+from models.training.checkpointing import CHECKPOINT_NAME, STATE_NAME
 from models.training.data import CropSampler, images_from_folder
 from models.training.errors import TrainingError
 from models.training.settings import ARCHITECTURES, GAN_LOSSES, TrainingSettings
-from models.training.trainer import (
-    CHECKPOINT_NAME,
-    STATE_NAME,
-    StepLosses,
-    TrainingResult,
-    loss_network,
-    train,
-)
+from models.training.trainer import StepLosses, TrainingResult, loss_network, train
 
 __all__ = [
     "ARCHITECTURES",

@@ -12,26 +12,20 @@ Every random draw (initial weights, crops, flips, WGAN-GP mixing weights) comes 
 `deterministic()` flags: the same settings and images give the same checkpoint on the same
 machine, and a resumed run continues exactly where the interrupted one stopped.
 
-The checkpoint is the generator's state dict as safetensors, with the architecture, config,
-I/O range and settings as JSON in its metadata entry "atelier" (the platform reads only the
-tensors and infers the config from their shapes);
-`training-state.safetensors` next to it holds the discriminator, both optimisers, the random
-state and the loss history, so `resume=True` picks a run up at its last saved step.
+What a run writes (the checkpoint and the training state) and how `resume=True` reads it back
+are in `checkpointing.py`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 from torch import nn
 
@@ -47,13 +41,9 @@ from models.perceptual import (
     gram_matrices,
     member_seeds,
 )
+from models.training.checkpointing import checkpoint_save, resumable, run_restore, state_save
 from models.training.data import CropSampler
-from models.training.errors import (
-    NON_FINITE_LOSS,
-    RESUME_MISMATCH,
-    RESUME_UNREADABLE,
-    TrainingError,
-)
+from models.training.errors import NON_FINITE_LOSS, TrainingError
 from models.training.losses import (
     Features,
     Perceptual,
@@ -71,17 +61,11 @@ from models.zoo.vgg import VGG19, random_vgg19
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.safetensors"
-STATE_NAME = "training-state.safetensors"
 SAMPLES_FOLDER = "samples"
-# The one metadata entry of both files: architecture, config, io_range, step, settings.
-METADATA_KEY = "atelier"
 IO_RANGES = {"transformer_net": IORange.BYTE, "adain": IORange.UNIT}
 BETAS = (0.5, 0.999)
 DISCRIMINATOR_INIT_STD = 0.02  # pix2pix's "normal" initialisation
 SAMPLE_COUNT = 4
-# Settings a resumed run may change: the budget and how often it reports.
-RESUMABLE_CHANGES = {"steps", "sample_every", "checkpoint_every"}
 # The taps of adain's encoder, in torchvision's VGG19 `features` indices, by encoder index.
 _ADAIN_ENCODER_CONVS = {2: 0, 5: 2, 9: 5, 12: 7, 16: 10, 19: 12, 22: 14, 25: 16, 29: 19}
 
@@ -140,7 +124,7 @@ def train(
     """Train a generator; with `output_dir`, write checkpoints, state and sample grids there."""
     settings = settings.check()
     run = _Run(settings, content_images, style_images, torch.device(device), vgg)
-    if resume and output_dir is not None and (output_dir / STATE_NAME).exists():
+    if resume and output_dir is not None and resumable(output_dir):
         run.restore(output_dir)
     started = time.perf_counter()
     samples: list[Path] = []
@@ -334,64 +318,38 @@ class _Run:
 
     def save(self, folder: Path) -> Path:
         """The checkpoint the platform accepts, and the state a resumed run needs."""
-        folder.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        checkpoint = folder / CHECKPOINT_NAME
-        description = {
-            "architecture": self.settings.architecture,
-            "config": self.config,
-            "io_range": str(IO_RANGES[self.settings.architecture]),
-            "step": self.step,
-            "settings": asdict(self.settings),
-        }
-        _atomic_save(weights, checkpoint, description)
-        state = {f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()}
-        state |= _optimiser_tensors("optimiser.generator", self.generator_optimiser)
-        state |= _optimiser_tensors("optimiser.discriminator", self.discriminator_optimiser)
-        state["random"] = self.random.get_state()
-        state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        _atomic_save(
-            state,
-            folder / STATE_NAME,
-            {
-                "step": self.step,
-                "settings": asdict(self.settings),
-                "history": [asdict(losses) for losses in self.history],
-            },
+        checkpoint = checkpoint_save(
+            folder,
+            self.generator,
+            settings=self.settings,
+            config=self.config,
+            io_range=IO_RANGES[self.settings.architecture],
+            step=self.step,
+        )
+        state_save(
+            folder,
+            discriminator=self.discriminator,
+            generator_optimiser=self.generator_optimiser,
+            discriminator_optimiser=self.discriminator_optimiser,
+            random=self.random,
+            settings=self.settings,
+            step=self.step,
+            history=[asdict(losses) for losses in self.history],
         )
         return checkpoint
 
     def restore(self, folder: Path) -> None:
-        try:
-            state = safetensors.torch.load_file(folder / STATE_NAME)
-            with safetensors.safe_open(folder / STATE_NAME, "pt") as handle:
-                metadata = json.loads(handle.metadata()[METADATA_KEY])
-            weights = safetensors.torch.load_file(folder / CHECKPOINT_NAME)
-            saved = metadata["settings"]
-        except (OSError, KeyError, ValueError, safetensors.SafetensorError) as error:
-            raise TrainingError(
-                "resume_unreadable", RESUME_UNREADABLE.format(folder=folder, problem=error)
-            ) from error
-        current = asdict(self.settings)
-        changed = sorted(k for k in current if saved.get(k) != current[k])
-        if set(changed) - RESUMABLE_CHANGES:
-            names = ", ".join(name for name in changed if name not in RESUMABLE_CHANGES)
-            raise TrainingError(
-                "resume_mismatch", RESUME_MISMATCH.format(folder=folder, names=names)
-            )
-        self.generator.load_state_dict(weights)
-        self.discriminator.load_state_dict(
-            {
-                k.removeprefix("discriminator."): v
-                for k, v in state.items()
-                if k.startswith("discriminator.")
-            }
+        resumed = run_restore(
+            folder,
+            settings=self.settings,
+            generator=self.generator,
+            discriminator=self.discriminator,
+            generator_optimiser=self.generator_optimiser,
+            discriminator_optimiser=self.discriminator_optimiser,
+            random=self.random,
         )
-        _optimiser_restore("optimiser.generator", self.generator_optimiser, state)
-        _optimiser_restore("optimiser.discriminator", self.discriminator_optimiser, state)
-        self.random.set_state(state["random"])
-        self.step = int(metadata["step"])
-        self.history = [StepLosses(**entry) for entry in metadata["history"]]
+        self.step = resumed.step
+        self.history = [StepLosses(**entry) for entry in resumed.history]
         logger.info("resumed %s at step %d", folder, self.step)
 
     @torch.no_grad()
@@ -424,35 +382,3 @@ def _adain_encoder_from_vgg(encoder: nn.Sequential, network: VGG19) -> None:
         for index, source in _ADAIN_ENCODER_CONVS.items():
             encoder[index].weight.copy_(network.features[source].weight)
             encoder[index].bias.copy_(network.features[source].bias)
-
-
-def _optimiser_tensors(prefix: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    tensors = {}
-    for index, values in optimiser.state_dict()["state"].items():
-        for name, value in values.items():
-            tensors[f"{prefix}.{index}.{name}"] = torch.as_tensor(value)
-    return tensors
-
-
-def _optimiser_restore(
-    prefix: str, optimiser: torch.optim.Optimizer, state: dict[str, torch.Tensor]
-) -> None:
-    entries: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in state.items():
-        if key.startswith(prefix + "."):
-            index, name = key[len(prefix) + 1 :].split(".", 1)
-            entries.setdefault(int(index), {})[name] = value
-    current = optimiser.state_dict()
-    optimiser.load_state_dict({"state": entries, "param_groups": current["param_groups"]})
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, description: dict) -> None:
-    """Write next to `path` and rename, so an interrupted save never leaves half a file.
-
-    The description is one metadata entry of sorted JSON: safetensors writes several entries in
-    hash order, which would make two identical runs' files differ byte for byte.
-    """
-    partial = path.with_name(path.name + ".partial")
-    metadata = {METADATA_KEY: json.dumps(description, sort_keys=True)}
-    safetensors.torch.save_file(tensors, partial, metadata=metadata)
-    os.replace(partial, path)
