@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 from PIL import Image
 
-from competitions.views import TABS
+from competitions.tabs import TABS
 from config.csv_export import SafeCSVWriter
 from config.errors import ApplicationError
 from config.parsing import query_int

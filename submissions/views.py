@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from competitions.models import Challenge
 from competitions.selectors import challenge_get_visible, participation_for, user_organizes
-from competitions.views import TABS
+from competitions.tabs import TABS
 from config.errors import ApplicationError
 from config.parsing import query_int
 from config.redirects import redirect_back
