@@ -26,10 +26,9 @@ from config.redirects import redirect_back
 from leaderboard import ranking, selectors
 from leaderboard.charts import best_score_chart
 from leaderboard.services import submission_final_select
-from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, is_number
+from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP, METRICS, is_number
 from scoring.models import Leaderboard
 from submissions.selectors import submission_get_visible
-from submissions.views import METRIC_HELP
 
 THUMBNAIL_SIDE = 64
 EXPORT_FORBIDDEN = "Only the challenge's organizers can export its leaderboards."

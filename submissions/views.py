@@ -24,7 +24,7 @@ from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
 from leaderboard.selectors import final_selections
 from models.architectures import Inputs, architectures
-from scoring.engine.metrics import METRIC_DIRECTIONS
+from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP
 from scoring.models import Leaderboard, Result
 from submissions import selectors
 from submissions.forms import SubmissionForm
@@ -33,22 +33,6 @@ from submissions.services import submission_cancel, submission_create
 
 SUBMISSIONS_PER_PAGE = 25
 ACCEPTED = "Submission accepted; it is queued for scoring."
-
-METRIC_HELP = {
-    "composite": "Default ranking score, lower is better: content kept × style and palette "
-    "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
-    "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
-    "style_distance": "How far the output's Gram statistics are from the style's.",
-    "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
-    "judge_realism": "How much the challenge's judge believes the output is in the style.",
-    "deception_rate": "Share of outputs the judge takes for the style (above its threshold, "
-    "calibrated so that at most 5 % of unchanged photos pass).",
-    "judge_fd": "Fréchet distance of judge features between outputs and style images.",
-    "memorization_rate": "Share of outputs that copy a style image instead of the photo.",
-    "params": "Parameters of the generator.",
-    "ms_per_image": "Generator time per image on the scoring worker.",
-    "runtime_ratio": "Generator time ÷ metric-network time on the same worker.",
-}
 
 
 @login_required
