@@ -20,11 +20,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.roles import ORGANIZERS_GROUP
 from competitions import selectors
 from competitions.admin_scoping import OrganizedChallengeFilter, OrganizerScopedAdmin
 from competitions.forms import BundleImportForm, ChallengeImageAddForm
 from competitions.models import Challenge, ChallengeImage, Participation, Phase, field_bounds
-from competitions.roles import ORGANIZERS_GROUP
 from competitions.services import (
     challenge_archive,
     challenge_bundle_import,
