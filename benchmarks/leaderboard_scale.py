@@ -106,8 +106,8 @@ def populate(participants: int, per_participant: int, rng: random.Random) -> dic
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from accounts.roles import organizers_group_ensure
     from competitions.models import Challenge, Participation, Phase
-    from competitions.roles import organizers_group_ensure
 
     user_model = get_user_model()
     organizer = user_model.objects.create_user("bench-organizer", is_staff=True)

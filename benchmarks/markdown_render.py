@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from competitions.text import MarkdownTooComplex, markdown_render_safe
+from config.markdown import MarkdownTooComplex, markdown_render_safe
 
 # name: (unit, characters between blank lines or None, text before the repeats, text after)
 SHAPES: dict[str, tuple[str, int | None, str, str]] = {

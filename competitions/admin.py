@@ -19,10 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.roles import ORGANIZERS_GROUP
 from competitions import selectors
+from competitions.admin_scoping import OrganizedChallengeFilter, OrganizerScopedAdmin
 from competitions.forms import BundleImportForm, ChallengeImageAddForm
 from competitions.models import Challenge, ChallengeImage, Participation, Phase, field_bounds
-from competitions.roles import ORGANIZERS_GROUP
 from competitions.services import (
     baseline_request,
     challenge_archive,
@@ -46,51 +47,6 @@ from config.errors import ApplicationError
 admin.site.site_header = "Atelier administration"
 admin.site.site_title = "Atelier admin"
 admin.site.index_title = "Challenges and participants"
-
-
-class OrganizedChallengeFilter(admin.SimpleListFilter):
-    """A challenge filter that lists only the challenges the viewer organizes."""
-
-    title = "challenge"
-    parameter_name = "challenge"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        organized = selectors.challenges_organized_by(request.user).order_by("title")
-        return [(str(challenge.pk), challenge.title) for challenge in organized]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(challenge_id=self.value()) if self.value() else queryset
-
-
-class OrganizerScopedAdmin(admin.ModelAdmin):
-    """Narrows the admin to objects of challenges the user organizes."""
-
-    challenge_lookup = "challenge"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        organized = selectors.challenges_organized_by(request.user).values("pk")
-        field = f"{self.challenge_lookup}__in" if self.challenge_lookup else "pk__in"
-        return queryset.filter(**{field: organized})
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):  # type: ignore[no-untyped-def]
-        if db_field.name == "challenge":
-            kwargs["queryset"] = selectors.challenges_organized_by(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def _organizes(self, request: HttpRequest, obj: Any) -> bool:
-        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._organizes(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._organizes(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._organizes(request, obj)
 
 
 # Changing any of these reorders the phase's leaderboards.

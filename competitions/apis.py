@@ -1,4 +1,4 @@
-"""Challenges in the REST API: list, detail, phases, joining.
+"""Challenges in the REST API: list, detail, joining.
 
 Who sees what is the website's rule (``competitions.selectors``): published and archived
 challenges for everyone, drafts only for their organizers; anyone else gets 404, never a hint
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -19,30 +18,10 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from competitions import selectors
-from competitions.models import Challenge, Participation, Phase
+from competitions.models import Challenge, Participation
+from competitions.serializers import PhaseSerializer
 from competitions.services import participation_join
 from config.api import paginated_response
-from submissions.selectors import quota_usage
-
-
-@extend_schema_serializer(component_name="Phase")
-class PhaseSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    state = serializers.ChoiceField(choices=["upcoming", "open", "closed"])
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
-    max_per_day = serializers.IntegerField(help_text="Submissions in any rolling 24 hours.")
-    max_total = serializers.IntegerField(help_text="Submissions over the whole phase.")
-    max_running = serializers.IntegerField(help_text="Submissions queued or running at once.")
-    time_limit_s = serializers.IntegerField()
-    max_params = serializers.IntegerField()
-    max_checkpoint_bytes = serializers.IntegerField()
-    ranking_rule = serializers.ChoiceField(choices=Phase.RankingRule.choices)
-    representation = serializers.ChoiceField(choices=Phase.Representation.choices)
-    max_selected = serializers.IntegerField()
-    private_revealed = serializers.BooleanField(
-        help_text="Whether everyone may read the private leaderboard."
-    )
 
 
 @extend_schema_serializer(component_name="Participation")
@@ -50,19 +29,6 @@ class ParticipationSerializer(serializers.Serializer):
     challenge = serializers.SlugField(source="challenge.slug")
     status = serializers.ChoiceField(choices=Participation.Status.choices)
     rules_accepted_at = serializers.DateTimeField()
-
-
-@extend_schema_serializer(component_name="QuotaUsage")
-class QuotaUsageSerializer(serializers.Serializer):
-    daily_used = serializers.IntegerField()
-    daily_limit = serializers.IntegerField()
-    total_used = serializers.IntegerField()
-    total_limit = serializers.IntegerField()
-    running = serializers.IntegerField()
-    running_limit = serializers.IntegerField()
-    next_daily_slot_at = serializers.DateTimeField(
-        allow_null=True, help_text="When the oldest submission leaves the 24-hour window."
-    )
 
 
 @extend_schema_serializer(component_name="ChallengeSummary")
@@ -148,49 +114,6 @@ class ChallengeDetailApi(APIView):
             "is_organizer": selectors.user_organizes(request.user, challenge),
         }
         return Response(self.OutputSerializer(challenge, context=caller).data)
-
-
-class PhaseListApi(APIView):
-    """The challenge's phases in time order, with where you stand against their quotas."""
-
-    permission_classes = [AllowAny]
-    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
-
-    @extend_schema_serializer(component_name="PhaseWithQuota")
-    class OutputSerializer(PhaseSerializer):
-        quota = serializers.SerializerMethodField(
-            help_text="Your usage; null unless you are an approved participant."
-        )
-
-        @extend_schema_field(QuotaUsageSerializer(allow_null=True))
-        def get_quota(self, phase: Phase) -> dict[str, Any] | None:
-            usage = self.context["quota"].get(phase.pk)
-            return QuotaUsageSerializer(usage).data if usage else None
-
-    @extend_schema(responses=OutputSerializer(many=True))
-    def get(self, request: Request, slug: str) -> Response:
-        challenge = selectors.challenge_get_visible(slug=slug, user=request.user)
-        phases = list(challenge.phases.all())
-        participant = _approved_participant(request.user, challenge)
-        quota = {
-            phase.pk: quota_usage(participant=participant, phase=phase)
-            for phase in phases
-            if participant is not None
-        }
-        return paginated_response(
-            queryset=phases,
-            serializer_class=self.OutputSerializer,
-            request=request,
-            view=self,
-            context={"quota": quota},
-        )
-
-
-def _approved_participant(
-    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
-) -> AbstractBaseUser | None:
-    participation = selectors.participation_for(user=user, challenge=challenge)
-    return participation.user if participation is not None and participation.is_approved else None
 
 
 class ChallengeJoinApi(APIView):

@@ -9,7 +9,7 @@ class CompetitionsConfig(AppConfig):
     verbose_name = "Challenges"
 
     def ready(self) -> None:
-        from competitions.roles import organizers_group_ensure
+        from accounts.roles import organizers_group_ensure
 
         # Permissions only exist after migrate has created them, so the group is kept in
         # step here rather than in a data migration.

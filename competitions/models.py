@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from competitions.text import MarkdownTooComplex, markdown_render_safe, markdown_to_safe_html
+from config.markdown import MarkdownTooComplex, markdown_render_safe, markdown_to_safe_html
 from leaderboard.ranking import RankingRuleError, ranking_rule_parse
 from models.checkpoints import CheckpointLimits
 from models.onnx_graph import OnnxLimits

@@ -21,11 +21,9 @@ from competitions.forms import JoinForm
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
 from competitions.starterkit import starter_kit_zip
+from competitions.tabs import TABS
 from config.errors import ApplicationError
 
-# "leaderboard", "forum" and "submissions" are served by their own apps under the same URL
-# prefix (config/urls.py includes them before this app's catch-all tab URL).
-TABS = ("overview", "rules", "data", "phases", "leaderboard", "forum", "submissions")
 THUMBNAIL_SIDE = 128
 # The participant's command-line client: one file at the repository root (see README).
 CLIENT_FILE = "atelier_cli.py"

@@ -29,7 +29,7 @@ urlpatterns = [
     ),
     path(
         "challenges/<slug:slug>/phases/",
-        competition_apis.PhaseListApi.as_view(),
+        submission_apis.PhaseListApi.as_view(),
         name="api_phase_list",
     ),
     # GET lists the caller's own submissions, POST uploads a new one.

@@ -28,9 +28,9 @@ from django.utils import timezone
 from torch import nn
 from torch.nn import functional
 
+from accounts.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.models import Challenge, ChallengeImage, Participation
 from competitions.procedural import landscape, style_image
-from competitions.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.services import challenge_bundle_import, participation_join
 from competitions.training import baseline_settings
 from scoring.services import images_load

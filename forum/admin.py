@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from competitions.admin import OrganizedChallengeFilter, OrganizerScopedAdmin
+from competitions.admin_scoping import OrganizedChallengeFilter, OrganizerScopedAdmin
 from competitions.selectors import challenges_organized_by, user_organizes
 from forum import services
 from forum.models import ForumBan, Post, Thread

@@ -9,7 +9,7 @@ class ForumConfig(AppConfig):
     verbose_name = "Forum"
 
     def ready(self) -> None:
-        from competitions.roles import organizers_group_ensure
+        from accounts.roles import organizers_group_ensure
 
         # The competitions app fills the organizers group when its own permissions exist;
         # the forum's are created after that on a fresh database, so fill it again here.

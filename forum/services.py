@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from competitions.models import Challenge
 from competitions.selectors import user_organizes
-from competitions.text import MarkdownTooComplex, markdown_render_safe
 from config.errors import ApplicationError
+from config.markdown import MarkdownTooComplex, markdown_render_safe
 from forum import errors, selectors
 from forum.models import TITLE_MAX_CHARS, ForumBan, Post, Thread
 from forum.selectors import ForumViewer, refusal

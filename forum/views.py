@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from competitions.views import TABS
+from competitions.tabs import TABS
 from config.errors import ApplicationError
 from config.parsing import query_int
 from forum import errors, selectors, services

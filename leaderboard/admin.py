@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from competitions.admin import OrganizerScopedAdmin
+from competitions.admin_scoping import OrganizerScopedAdmin
 from competitions.selectors import challenges_organized_by
 from leaderboard.models import Disqualification
 from leaderboard.services import submission_disqualify, submission_requalify

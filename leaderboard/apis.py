@@ -21,7 +21,6 @@ from submissions.selectors import submission_get_visible
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-NO_PHASE = "This challenge has no phase yet."
 
 
 class LeaderboardApi(APIView):
@@ -87,13 +86,14 @@ class LeaderboardApi(APIView):
         query.is_valid(raise_exception=True)
         params: dict[str, Any] = query.validated_data
         viewer = selectors.viewer_get(slug=slug, user=request.user)
-        phases = list(viewer.challenge.phases.all())
-        phase = selectors.phase_for_leaderboard(phases=phases, name=params.get("phase"))
+        access = selectors.board_access(
+            viewer=viewer, phase_name=params.get("phase"), board=params["board"]
+        )
+        phase, board = access.phase, access.board
         if phase is None:
-            raise exceptions.NotFound(NO_PHASE)
-        board = params["board"]
-        if not selectors.board_visible(phase=phase, board=board, is_organizer=viewer.is_organizer):
-            raise exceptions.PermissionDenied(selectors.PRIVATE_HIDDEN)
+            raise exceptions.NotFound(access.refusal)
+        if access.refusal is not None:
+            raise exceptions.PermissionDenied(access.refusal)
         page = selectors.board_page(
             viewer=viewer,
             phase=phase,

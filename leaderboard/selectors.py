@@ -25,6 +25,8 @@ from submissions.models import Submission
 AnyUser = AbstractBaseUser | AnonymousUser
 
 PRIVATE_HIDDEN = "The private leaderboard is revealed by the organizers once the phase has ended."
+NO_PHASE = "This challenge has no phase yet."
+NO_SUCH_BOARD = "No such leaderboard."
 PAGE_SIZE = 50
 THUMBNAILS_PER_ENTRY = 3
 
@@ -122,6 +124,48 @@ def board_visible(*, phase: Phase, board: str, is_organizer: bool) -> bool:
     if board == Leaderboard.PUBLIC:
         return True
     return board == Leaderboard.PRIVATE and (is_organizer or phase.private_revealed)
+
+
+@dataclass(frozen=True)
+class BoardAccess:
+    """The leaderboard a request resolves to, and what of it the viewer may read."""
+
+    phases: list[Phase]
+    phase: Phase | None
+    board: str
+    # Each board of the phase → whether the viewer may read it; empty without a phase.
+    visible: dict[str, bool]
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the viewer may not read the board, as a sentence for them; None if they may."""
+        if self.phase is None:
+            return NO_PHASE
+        if not self.visible[self.board]:
+            return PRIVATE_HIDDEN
+        return None
+
+
+def board_access(*, viewer: Viewer, phase_name: str | None, board: str | None) -> BoardAccess:
+    """The phase asked for (see `phase_for_leaderboard`) and the board (public unless asked;
+    404 if unknown), with whether the viewer may read each board of the phase.
+
+    The page, the API and the CSV export all resolve a request here, so that they never
+    disagree on which board is shown, nor on who may see it."""
+    phases = list(viewer.challenge.phases.all())
+    phase = phase_for_leaderboard(phases=phases, name=phase_name)
+    board = board or Leaderboard.PUBLIC
+    if board not in Leaderboard.values:
+        raise Http404(NO_SUCH_BOARD)
+    visible = (
+        {}
+        if phase is None
+        else {
+            name: board_visible(phase=phase, board=name, is_organizer=viewer.is_organizer)
+            for name in Leaderboard.values
+        }
+    )
+    return BoardAccess(phases=phases, phase=phase, board=board, visible=visible)
 
 
 def leaderboard_summary(*, phase: Phase, board: str) -> LeaderboardSummary | None:
@@ -254,7 +298,7 @@ def board_page(
     sort: str = "",
     with_own: bool = True,
 ) -> BoardPage:
-    """A page of a board the viewer may see (check `board_visible` first): the summary, the
+    """A page of a board the viewer may see (check `board_access` first): the summary, the
     order, the page's rows, the viewer's own and the leader's, their thumbnails; four queries."""
     page_size = page_size or PAGE_SIZE
     sort = sort if sort in sort_choices() else ""

@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 from PIL import Image
 
-from competitions.views import TABS
+from competitions.tabs import TABS
 from config.csv_export import SafeCSVWriter
 from config.errors import ApplicationError
 from config.parsing import query_int
@@ -26,10 +26,9 @@ from config.redirects import redirect_back
 from leaderboard import ranking, selectors
 from leaderboard.charts import best_score_chart
 from leaderboard.services import submission_final_select
-from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, is_number
+from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP, METRICS, is_number
 from scoring.models import Leaderboard
 from submissions.selectors import submission_get_visible
-from submissions.views import METRIC_HELP
 
 THUMBNAIL_SIDE = 64
 EXPORT_FORBIDDEN = "Only the challenge's organizers can export its leaderboards."
@@ -37,30 +36,25 @@ EXPORT_FORBIDDEN = "Only the challenge's organizers can export its leaderboards.
 
 def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     viewer = selectors.viewer_get(slug=slug, user=request.user)
-    phases = list(viewer.challenge.phases.all())
-    phase = selectors.phase_for_leaderboard(phases=phases, name=request.GET.get("phase"))
-    board = request.GET.get("board") or Leaderboard.PUBLIC
-    if board not in Leaderboard.values:
-        raise Http404("No such leaderboard.")
+    access = selectors.board_access(
+        viewer=viewer, phase_name=request.GET.get("phase"), board=request.GET.get("board")
+    )
+    phase, board = access.phase, access.board
     context: dict[str, Any] = {
         "challenge": viewer.challenge,
         "tab": "leaderboard",
         "tabs": TABS,
         "participation": viewer.participation,
         "is_organizer": viewer.is_organizer,
-        "phases": phases,
+        "phases": access.phases,
         "phase": phase,
         "board": board,
     }
     if phase is None:
         return render(request, "leaderboard/board.html", context)
-    visible = {
-        name: selectors.board_visible(phase=phase, board=name, is_organizer=viewer.is_organizer)
-        for name in Leaderboard.values
-    }
-    context["boards"] = [(name, label, visible[name]) for name, label in Leaderboard.choices]
-    if not visible[board]:
-        context["hidden_message"] = selectors.PRIVATE_HIDDEN
+    context["boards"] = [(name, label, access.visible[name]) for name, label in Leaderboard.choices]
+    if access.refusal is not None:
+        context["hidden_message"] = access.refusal
         return render(request, "leaderboard/board.html", context, status=403)
     page = selectors.board_page(
         viewer=viewer,
@@ -181,11 +175,12 @@ def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
     viewer = selectors.viewer_get(slug=slug, user=request.user)
     if not viewer.is_organizer:
         return HttpResponseForbidden(EXPORT_FORBIDDEN)
-    phases = list(viewer.challenge.phases.all())
-    phase = selectors.phase_for_leaderboard(phases=phases, name=request.GET.get("phase"))
-    board = request.GET.get("board") or Leaderboard.PUBLIC
-    if phase is None or board not in Leaderboard.values:
-        raise Http404("No such leaderboard.")
+    access = selectors.board_access(
+        viewer=viewer, phase_name=request.GET.get("phase"), board=request.GET.get("board")
+    )
+    phase, board = access.phase, access.board
+    if phase is None or access.refusal is not None:
+        raise Http404(selectors.NO_SUCH_BOARD)
     rows = selectors.leaderboard_rows(phase=phase, board=board)
     # Bounds of the 95 % intervals, last so that the earlier columns keep their places: a
     # `_low` and a `_high` column for each metric some row has an interval of.

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from competitions.admin import OrganizerScopedAdmin
+from competitions.admin_scoping import OrganizerScopedAdmin
 from competitions.selectors import challenges_organized_by
 from config.errors import ApplicationError
 from scoring.models import ScoringProfile

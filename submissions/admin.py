@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from competitions import selectors as competition_selectors
-from competitions.admin import OrganizerScopedAdmin
+from competitions.admin_scoping import OrganizerScopedAdmin
 from config.errors import ApplicationError
 from submissions.lifecycle import submission_cancel, submission_rescore
 from submissions.models import Submission

@@ -1,21 +1,24 @@
 """Submissions in the REST API: create by multipart upload, list your own, read with progress,
-cancel."""
+cancel; and a challenge's phases with where you stand against their quotas."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from competitions.selectors import challenge_get_visible
+from competitions.models import Challenge, Phase
+from competitions.selectors import challenge_get_visible, participation_for
+from competitions.serializers import PhaseSerializer
 from config.api import IntervalField, paginated_response
 from config.errors import ApplicationError
 from config.parsing import JSONSerializerField
@@ -170,3 +173,59 @@ class SubmissionCancelApi(APIView):
         submission = submission_cancel(submission=submission, by=request.user)
         body = selectors.submission_status(submission=submission, user=request.user)
         return Response(SubmissionStatusSerializer(body).data)
+
+
+@extend_schema_serializer(component_name="QuotaUsage")
+class QuotaUsageSerializer(serializers.Serializer):
+    daily_used = serializers.IntegerField()
+    daily_limit = serializers.IntegerField()
+    total_used = serializers.IntegerField()
+    total_limit = serializers.IntegerField()
+    running = serializers.IntegerField()
+    running_limit = serializers.IntegerField()
+    next_daily_slot_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the oldest submission leaves the 24-hour window."
+    )
+
+
+class PhaseListApi(APIView):
+    """The challenge's phases in time order, with where you stand against their quotas."""
+
+    permission_classes = [AllowAny]
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+
+    @extend_schema_serializer(component_name="PhaseWithQuota")
+    class OutputSerializer(PhaseSerializer):
+        quota = serializers.SerializerMethodField(
+            help_text="Your usage; null unless you are an approved participant."
+        )
+
+        @extend_schema_field(QuotaUsageSerializer(allow_null=True))
+        def get_quota(self, phase: Phase) -> dict[str, Any] | None:
+            usage = self.context["quota"].get(phase.pk)
+            return QuotaUsageSerializer(usage).data if usage else None
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        challenge = challenge_get_visible(slug=slug, user=request.user)
+        phases = list(challenge.phases.all())
+        participant = _approved_participant(request.user, challenge)
+        quota = {
+            phase.pk: selectors.quota_usage(participant=participant, phase=phase)
+            for phase in phases
+            if participant is not None
+        }
+        return paginated_response(
+            queryset=phases,
+            serializer_class=self.OutputSerializer,
+            request=request,
+            view=self,
+            context={"quota": quota},
+        )
+
+
+def _approved_participant(
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
+) -> AbstractBaseUser | None:
+    participation = participation_for(user=user, challenge=challenge)
+    return participation.user if participation is not None and participation.is_approved else None

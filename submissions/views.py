@@ -17,14 +17,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from competitions.models import Challenge
 from competitions.selectors import challenge_get_visible, participation_for, user_organizes
-from competitions.views import TABS
+from competitions.tabs import TABS
 from config.errors import ApplicationError
 from config.parsing import query_int
 from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
 from leaderboard.selectors import final_selections
 from models.architectures import Inputs, architectures
-from scoring.engine.metrics import METRIC_DIRECTIONS
+from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP
 from scoring.models import Leaderboard, Result
 from submissions import selectors
 from submissions.forms import SubmissionForm
@@ -34,22 +34,6 @@ from submissions.services import submission_create
 
 SUBMISSIONS_PER_PAGE = 25
 ACCEPTED = "Submission accepted; it is queued for scoring."
-
-METRIC_HELP = {
-    "composite": "Default ranking score, lower is better: content kept × style and palette "
-    "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
-    "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
-    "style_distance": "How far the output's Gram statistics are from the style's.",
-    "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
-    "judge_realism": "How much the challenge's judge believes the output is in the style.",
-    "deception_rate": "Share of outputs the judge takes for the style (above its threshold, "
-    "calibrated so that at most 5 % of unchanged photos pass).",
-    "judge_fd": "Fréchet distance of judge features between outputs and style images.",
-    "memorization_rate": "Share of outputs that copy a style image instead of the photo.",
-    "params": "Parameters of the generator.",
-    "ms_per_image": "Generator time per image on the scoring worker.",
-    "runtime_ratio": "Generator time ÷ metric-network time on the same worker.",
-}
 
 
 @login_required

@@ -12,9 +12,9 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from PIL import Image
 
+from accounts.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.imaging import normalise_image
 from competitions.models import Challenge, Phase
-from competitions.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.services import challenge_image_add, challenge_publish
 
 PASSWORD = "correct-horse-battery"
@@ -121,7 +121,7 @@ def make_forum_thread(
 ):  # type: ignore[no-untyped-def]
     """A thread with its first post, written straight to the database (no rate limit, no
     permission check): for tests of reading, ordering and moderation."""
-    from competitions.text import markdown_render_safe
+    from config.markdown import markdown_render_safe
     from forum.models import Post, Thread
 
     at = last_activity_at or timezone.now()

@@ -50,7 +50,7 @@ from rest_framework.authtoken.models import Token
 
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import participation_join
-from competitions.text import markdown_render_safe
+from config.markdown import markdown_render_safe
 from forum.models import Post, Thread
 from leaderboard.services import leaderboard_submission_update
 from scoring.engine import METRICS

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import migrations
 
-from competitions.text import markdown_to_safe_html
+from config.markdown import markdown_to_safe_html
 
 
 def render_texts(apps: Any, schema_editor: Any) -> None:

@@ -45,6 +45,23 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
 }
 METRICS = tuple(METRIC_DIRECTIONS)
 
+# What each metric measures, in a sentence the pages show next to its name.
+METRIC_HELP: dict[str, str] = {
+    "composite": "Default ranking score, lower is better: content kept × style and palette "
+    "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
+    "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
+    "style_distance": "How far the output's Gram statistics are from the style's.",
+    "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
+    "judge_realism": "How much the challenge's judge believes the output is in the style.",
+    "deception_rate": "Share of outputs the judge takes for the style (above its threshold, "
+    "calibrated so that at most 5 % of unchanged photos pass).",
+    "judge_fd": "Fréchet distance of judge features between outputs and style images.",
+    "memorization_rate": "Share of outputs that copy a style image instead of the photo.",
+    "params": "Parameters of the generator.",
+    "ms_per_image": "Generator time per image on the scoring worker.",
+    "runtime_ratio": "Generator time ÷ metric-network time on the same worker.",
+}
+
 SIGNATURE_SIZE = 32
 # Content layouts average relu3_1 over cells of this many pixels, at least 2×2 cells.
 LAYOUT_CELL = 16

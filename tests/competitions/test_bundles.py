@@ -41,7 +41,7 @@ from competitions.bundles.manifest import (
 )
 from competitions.models import Challenge, ChallengeImage, Phase
 from competitions.services import challenge_bundle_import
-from competitions.text import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
+from config.markdown import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
 from tests.competitions.bundle_helpers import (
     add_raw_entry,
     add_symlink_entry,

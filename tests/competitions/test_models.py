@@ -11,7 +11,7 @@ from pytest_django.fixtures import Settings
 
 from competitions import models
 from competitions.models import MAX_COUNT, MAX_SELECTED, Challenge, Phase
-from competitions.text import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
+from config.markdown import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
 
 pytestmark = pytest.mark.django_db
 

@@ -12,14 +12,14 @@ import markdown
 import pytest
 from django.urls import reverse
 
-from competitions.text import (
+from config.errors import ApplicationError
+from config.markdown import (
     TOO_DEEP,
     MarkdownTooComplex,
     _LinearLinksExtension,
     markdown_render_safe,
     markdown_to_safe_html,
 )
-from config.errors import ApplicationError
 from forum import errors, services
 from forum.models import Post
 from tests.forum.conftest import logged_in, viewer
@@ -158,13 +158,13 @@ def test_text_nested_too_deeply_is_refused_not_a_server_error(challenge, member)
 )  # fmt: skip
 def test_unmatched_brackets_at_the_limit_are_stored(body, challenge, member) -> None:
     """Python-Markdown scans to the end of the text from every "[": minutes of CPU for such a
-    post before competitions.text answered those scans from one table per text."""
+    post before config.markdown answered those scans from one table per text."""
     thread = services.thread_create(viewer=viewer(challenge, member), title="t", body=body)
     assert thread.posts.get().body_html.startswith("<p>")
 
 
 def test_linear_link_scans_give_markdowns_own_results() -> None:
-    """The link scans of competitions.text agree with Python-Markdown's on random texts."""
+    """The link scans of config.markdown agree with Python-Markdown's on random texts."""
     rng = random.Random(20260101)
     pieces = [*"[[]]((()))!ab \n*`<>:^\"'_", "http://x", "[a]: http://y\n", "\n\n", "[^1]",
               "![i](j)", "[a][b]", "[b]: /z\n", "<b>", "> ", "- ", "    ", "](", ' "t")',

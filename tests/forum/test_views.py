@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import ORGANIZERS_GROUP
 from competitions.models import Challenge
-from competitions.roles import ORGANIZERS_GROUP
 from forum import selectors, services
 from forum.models import ForumBan, Post, Thread
 from tests.factories import make_challenge, make_forum_thread

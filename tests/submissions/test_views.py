@@ -15,9 +15,10 @@ from django.utils.html import escape
 
 from competitions.models import Challenge, Phase
 from competitions.services import participation_join
+from scoring.engine.metrics import METRIC_HELP
 from submissions.models import Submission
 from submissions.services import submission_create
-from submissions.views import ACCEPTED, METRIC_HELP
+from submissions.views import ACCEPTED
 from tests.leaderboard.helpers import scored, scores
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """The markdown renderer: Python-Markdown's output, in time linear in the text's length.
 
-Python-Markdown is quadratic on some texts; competitions.text answers each shape found slow
+Python-Markdown is quadratic on some texts; config.markdown answers each shape found slow
 in linear time (see its docstring). These tests hold it to that: its output is Markdown's own
 on random texts, every formerly slow shape renders at the size limit within a generous
 budget, and on hostile texts that Hypothesis makes up, four times the text takes about four
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from competitions.text import (
+from config.markdown import (
     ALLOWED_URL_SCHEMES,
     BLOCKS_TANGLED,
     LINK_REL,
@@ -75,7 +75,7 @@ PIECES = [*"[[]]((()))!ab \n*`<>:^\"'_=,/", "http://x", "[a]: http://y\n", "\n\n
 
 
 def markdowns_own(text: str) -> str:
-    """What Python-Markdown itself renders, with the extensions competitions.text uses."""
+    """What Python-Markdown itself renders, with the extensions config.markdown uses."""
     extensions = ["fenced_code", "footnotes", "attr_list", "def_list", "tables", "md_in_html"]
     html = markdown.markdown(
         text,
@@ -145,7 +145,7 @@ def test_long_start_tags_are_still_tags(text: str) -> None:
 
 # --- Time -----------------------------------------------------------------------------------
 
-# Before competitions.text handled them, each took from 20 s (headings) to 12 minutes
+# Before config.markdown handled them, each took from 20 s (headings) to 12 minutes
 # (footnote references) of CPU for 100,000 characters; now about a second at most.
 CATASTROPHIC_SHAPES = {
     "unclosed start tags": lambda length: repeated("<a ", length),
@@ -187,7 +187,7 @@ HOSTILE_PIECES = ["a", " ", "\n", "\n\n", ">", "> ", "- ", "* ", "1. ", "    ", 
     unit=st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=8).map("".join),
     paragraph=st.sampled_from([None, 600, 5_000]),
 )
-# Quadratic before competitions.text handled them: 8 to 10 s for 100,000 characters.
+# Quadratic before config.markdown handled them: 8 to 10 s for 100,000 characters.
 @example(unit="*a*", paragraph=None)
 @example(unit="\\*", paragraph=None)
 @example(unit="<b>", paragraph=None)
