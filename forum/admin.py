@@ -39,9 +39,8 @@ class ThreadAdmin(OrganizerScopedAdmin):
             pinned=obj.is_pinned,
             locked=obj.is_locked,
             hidden=obj.is_hidden,
+            title=obj.title if "title" in form.changed_data else None,
         )
-        if "title" in form.changed_data:
-            obj.save(update_fields=["title"])
 
     def _apply(self, request: HttpRequest, queryset: QuerySet, action: str) -> None:
         for thread in queryset.select_related("challenge"):

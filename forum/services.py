@@ -175,10 +175,12 @@ def thread_moderate(
     pinned: bool | None = None,
     locked: bool | None = None,
     hidden: bool | None = None,
+    title: str | None = None,
 ) -> Thread:
-    """An organizer pins, locks or hides a thread (None leaves that flag as it is)."""
+    """An organizer pins, locks, hides or retitles a thread (None leaves that as it is; a new
+    title comes from the admin's form, which has validated it against the model)."""
     _organizer_check(by, thread.challenge)
-    changes = {"is_pinned": pinned, "is_locked": locked, "is_hidden": hidden}
+    changes = {"is_pinned": pinned, "is_locked": locked, "is_hidden": hidden, "title": title}
     fields = [name for name, value in changes.items() if value is not None]
     for name in fields:
         setattr(thread, name, changes[name])

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
 from competitions.models import Challenge, Participation, Phase
 from competitions.selectors import challenges_organized_by, challenges_visible_to
 from leaderboard import ranking
-from leaderboard.models import Disqualification, LeaderboardEntry, LeaderboardSummary
+from leaderboard.models import LeaderboardEntry, LeaderboardSummary
 from scoring.engine.intervals import intervals_read
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, Direction, is_number
 from scoring.models import GalleryImage, Leaderboard
-from submissions.models import Submission
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -365,65 +363,3 @@ def gallery_image_for_leaderboard(
 
 
 # --- Selecting submissions for the final ranking ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class FinalSelection:
-    """What the submission page says and offers about selecting it for the final ranking."""
-
-    applies: bool
-    selected: bool = False
-    used: int = 0
-    limit: int = 0
-    open: bool = False
-    selectable: bool = False
-
-
-def final_selection(*, submission: Submission, user: AnyUser) -> FinalSelection:
-    return final_selections(submissions=[submission], user=user)[submission.pk]
-
-
-def final_selections(
-    *, submissions: Sequence[Submission], user: AnyUser
-) -> dict[Any, FinalSelection]:
-    """`final_selection` for a page of submissions, in two queries whatever its length."""
-    applying = [
-        submission
-        for submission in submissions
-        if submission.participant_id == getattr(user, "pk", None)
-        and not submission.is_baseline
-        and submission.phase.representation == Phase.Representation.SELECTED
-    ]
-    used: dict[int, int] = {}
-    disqualified: set[Any] = set()
-    if applying:
-        phases = {submission.phase_id for submission in applying}
-        used = dict(
-            Submission.objects.filter(
-                phase__in=phases,
-                participant=user,
-                selected_for_final=True,
-                disqualification__isnull=True,
-            )
-            .values_list("phase")
-            .annotate(count=Count("pk"))
-            .order_by()
-        )
-        disqualified = set(
-            Disqualification.objects.filter(submission__in=applying).values_list(
-                "submission_id", flat=True
-            )
-        )
-    now = timezone.now()
-    selections = {submission.pk: FinalSelection(applies=False) for submission in submissions}
-    for submission in applying:
-        selections[submission.pk] = FinalSelection(
-            applies=True,
-            selected=submission.selected_for_final,
-            used=used.get(submission.phase_id, 0),
-            limit=submission.phase.max_selected,
-            open=now < submission.phase.ends_at,
-            selectable=submission.status == Submission.Status.SCORED
-            and submission.pk not in disqualified,
-        )
-    return selections

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -140,3 +141,67 @@ def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any
             result.leaderboard: intervals_read(result.intervals, METRICS) for result in results
         },
     }
+
+
+@dataclass(frozen=True)
+class FinalSelection:
+    """What the submission page says and offers about selecting it for the final ranking."""
+
+    applies: bool
+    selected: bool = False
+    used: int = 0
+    limit: int = 0
+    open: bool = False
+    selectable: bool = False
+
+
+def final_selection(*, submission: Submission, user: AnyUser) -> FinalSelection:
+    return final_selections(submissions=[submission], user=user)[submission.pk]
+
+
+def final_selections(
+    *, submissions: Sequence[Submission], user: AnyUser
+) -> dict[Any, FinalSelection]:
+    """`final_selection` for a page of submissions, in two queries whatever its length."""
+    applying = [
+        submission
+        for submission in submissions
+        if submission.participant_id == getattr(user, "pk", None)
+        and not submission.is_baseline
+        and submission.phase.representation == Phase.Representation.SELECTED
+    ]
+    used: dict[int, int] = {}
+    disqualified: set[Any] = set()
+    if applying:
+        phases = {submission.phase_id for submission in applying}
+        used = dict(
+            Submission.objects.filter(
+                phase__in=phases,
+                participant=user,
+                selected_for_final=True,
+                disqualification__isnull=True,
+            )
+            .values_list("phase")
+            .annotate(count=Count("pk"))
+            .order_by()
+        )
+        # Disqualifications are the leaderboard's, above this app: read through the relation.
+        disqualified = set(
+            Submission.objects.filter(
+                pk__in=[submission.pk for submission in applying],
+                disqualification__isnull=False,
+            ).values_list("pk", flat=True)
+        )
+    now = timezone.now()
+    selections = {submission.pk: FinalSelection(applies=False) for submission in submissions}
+    for submission in applying:
+        selections[submission.pk] = FinalSelection(
+            applies=True,
+            selected=submission.selected_for_final,
+            used=used.get(submission.phase_id, 0),
+            limit=submission.phase.max_selected,
+            open=now < submission.phase.ends_at,
+            selectable=submission.status == Submission.Status.SCORED
+            and submission.pk not in disqualified,
+        )
+    return selections

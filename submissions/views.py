@@ -22,7 +22,6 @@ from config.errors import ApplicationError
 from config.parsing import query_int
 from config.redirects import redirect_back
 from config.uploads import upload_too_large_message
-from leaderboard.selectors import final_selections
 from models.architectures import Inputs, architectures
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP
 from scoring.models import Leaderboard, Result
@@ -184,7 +183,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         mine.order_by("-created_at").prefetch_related(public_results), SUBMISSIONS_PER_PAGE
     )
     page = pages.get_page(query_int(request.GET.get("page")) or 1)
-    selections = final_selections(submissions=page.object_list, user=request.user)
+    selections = selectors.final_selections(submissions=page.object_list, user=request.user)
     context = {
         "challenge": challenge,
         "tab": "submissions",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from leaderboard.selectors import AnyUser, FinalSelection, final_selection
 from submissions.models import Submission
+from submissions.selectors import AnyUser, FinalSelection, final_selection
 
 register = template.Library()
 

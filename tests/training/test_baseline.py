@@ -12,8 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from competitions.models import Challenge
-from competitions.services import baseline_request
+from competitions.services import BASELINE_TASK, baseline_request
 from competitions.training import baseline_settings
+from config.celery import app as celery_app
 from config.errors import ApplicationError
 from models.loading import CheckpointSpec, validate_checkpoint
 from submissions.baseline import baseline_train_and_submit, baseline_train_task
@@ -88,3 +89,5 @@ def test_admin_action_queues_the_training_on_the_scoring_queue(
         )
     assert "baseline training queued (300 steps)" in response.content.decode()
     assert len(callbacks) == 1
+    # competitions sends the task by its name: the name must be the task's.
+    assert celery_app.tasks[BASELINE_TASK].run.__module__ == baseline_train_task.__module__
