@@ -1,4 +1,4 @@
-"""Writes for leaderboards: recompute entries, reveal the private board, disqualify, select.
+"""Recomputing a phase's boards from its results.
 
 Entries are recomputed from one query of the phase's eligible results. A result is eligible
 when it belongs to a baseline or to an approved participant, and its submission is not
@@ -21,31 +21,15 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
 from competitions.models import Participation, Phase
-from config.errors import ApplicationError
 from leaderboard import ranking
-from leaderboard.models import Disqualification, LeaderboardEntry, LeaderboardSummary
+from leaderboard.models import LeaderboardEntry, LeaderboardSummary
 from scoring.engine.metrics import METRICS
 from scoring.models import Leaderboard, Result
 from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
-
-ALREADY_DISQUALIFIED = "This submission is already disqualified."
-SELECT_NOT_YOURS = "Only the participant who submitted it can select a submission."
-SELECT_BASELINE = "Baselines are not ranked, so they cannot be selected."
-SELECT_NOT_USED = (
-    "The phase “{phase}” ranks each participant's {representation}; there is nothing to select."
-)
-SELECT_CLOSED = "Selections closed when the phase “{phase}” ended."
-SELECT_NOT_SCORED = "Only scored submissions can be selected for the final ranking."
-SELECT_DISQUALIFIED = "This submission was disqualified; it cannot be selected."
-SELECT_LIMIT = (
-    "You have already selected {limit} submission(s), the most this phase allows; "
-    "unselect one first."
-)
 
 _FIELDS = (
     "pk",
@@ -273,10 +257,11 @@ def _chart_extended(
 def leaderboard_submission_update(*, submission_id: object) -> None:
     """Bring the phase's leaderboards up to date with one submission's results."""
     submission = Submission.objects.select_related("phase", "participant").get(pk=submission_id)
-    _refresh_for(submission)
+    submission_boards_refresh(submission)
 
 
-def _refresh_for(submission: Submission) -> None:
+def submission_boards_refresh(submission: Submission) -> None:
+    """The boards a submission's results appear on, after they changed."""
     if submission.is_baseline:
         # Baselines are drawn on the chart as reference lines: rebuild the whole phase.
         leaderboard_recompute(phase=submission.phase)
@@ -288,82 +273,3 @@ def participation_leaderboards_refresh(*, participation: Participation) -> None:
     """After a ban, a rejection or an approval: the participant's rows in every phase."""
     for phase in participation.challenge.phases.all():
         leaderboard_participant_refresh(phase=phase, participant=participation.user)
-
-
-# --- Disqualification ------------------------------------------------------------------------
-
-
-@transaction.atomic
-def submission_disqualify(
-    *, submission: Submission, reason: str, by: AbstractBaseUser
-) -> Disqualification:
-    """Take a submission off the leaderboards for good, telling its participant why."""
-    if Disqualification.objects.filter(submission=submission).exists():
-        raise ApplicationError("already_disqualified", ALREADY_DISQUALIFIED)
-    disqualification = Disqualification(submission=submission, reason=reason.strip(), decided_by=by)
-    disqualification.full_clean()
-    disqualification.save()
-    _refresh_for(submission)
-    logger.info("submission %s disqualified by %s", submission.pk, by.get_username())
-    return disqualification
-
-
-@transaction.atomic
-def submission_requalify(*, submission: Submission) -> None:
-    """Undo a disqualification: the submission ranks again."""
-    Disqualification.objects.filter(submission=submission).delete()
-    _refresh_for(submission)
-
-
-# --- Selecting submissions for the final ranking ---------------------------------------------
-
-
-@transaction.atomic
-def submission_final_select(
-    *, submission: Submission, user: AbstractBaseUser, selected: bool
-) -> Submission:
-    """Select (or unselect) one of the user's scored submissions for the final ranking."""
-    phase = submission.phase
-    if submission.participant_id != user.pk:
-        raise ApplicationError("selection_not_yours", SELECT_NOT_YOURS)
-    if submission.is_baseline:
-        raise ApplicationError("selection_baseline", SELECT_BASELINE)
-    if phase.representation != Phase.Representation.SELECTED:
-        representation = phase.get_representation_display().lower()
-        raise ApplicationError(
-            "selection_not_used",
-            SELECT_NOT_USED.format(phase=phase.name, representation=representation),
-        )
-    if timezone.now() >= phase.ends_at:
-        raise ApplicationError("selection_closed", SELECT_CLOSED.format(phase=phase.name))
-    if selected:
-        _check_selectable(submission, user)
-    Submission.objects.filter(pk=submission.pk).update(selected_for_final=selected)
-    submission.selected_for_final = selected
-    leaderboard_participant_refresh(phase=phase, participant=user)
-    return submission
-
-
-def _check_selectable(submission: Submission, user: AbstractBaseUser) -> None:
-    if submission.status != Submission.Status.SCORED:
-        raise ApplicationError("selection_not_scored", SELECT_NOT_SCORED)
-    if Disqualification.objects.filter(submission=submission).exists():
-        raise ApplicationError("selection_disqualified", SELECT_DISQUALIFIED)
-    # Serialise this participant's selections: two requests at once cannot pass the limit.
-    Participation.objects.select_for_update().filter(
-        user=user, challenge_id=submission.phase.challenge_id
-    ).first()
-    used = (
-        Submission.objects.filter(
-            phase=submission.phase,
-            participant=user,
-            selected_for_final=True,
-            disqualification__isnull=True,
-        )
-        .exclude(pk=submission.pk)
-        .count()
-    )
-    if used >= submission.phase.max_selected:
-        raise ApplicationError(
-            "selection_limit", SELECT_LIMIT.format(limit=submission.phase.max_selected)
-        )
