@@ -20,7 +20,6 @@ from scoring.engine.judge_training import (
 from scoring.engine.judge_training import gate_failure as judge_gate_failure
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRICS, Direction
 from scoring.engine.network import ENGINE_VERSION, Fingerprint, MetricNetwork
-from scoring.engine.ranking import composite_sort_key, rank_by_composite
 from scoring.engine.references import (
     References,
     ReferenceSpec,
@@ -52,13 +51,11 @@ __all__ = [
     "TaskKind",
     "bootstrap_intervals",
     "composite_of",
-    "composite_sort_key",
     "judge_check",
     "judge_gate_failure",
     "judge_train",
     "png_decode",
     "png_encode",
-    "rank_by_composite",
     "references_build",
     "references_key",
     "references_stale",

@@ -9,6 +9,8 @@ platform's services, with a judge and the controls.
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from leaderboard.ranking import COMPOSITE, Scored, place, ranking_rule_parse
 from models.loading import CheckpointSpec, load_generator
-from scoring.engine import MetricNetwork, References, Scorer, ScoreResult, rank_by_composite
+from scoring.engine import MetricNetwork, References, Scorer, ScoreResult
 from tests.scoring.engine.helpers import build_references, load_photo
 
 RESOLUTION = 256
@@ -92,10 +95,8 @@ def test_checkpoint_of_the_style_wins_its_challenge(
     }
     style_distances = {name: metrics["style_distance"] for name, metrics in results.items()}
     assert min(style_distances, key=style_distances.__getitem__) == style, style_distances  # type: ignore[arg-type]
-    ranked = rank_by_composite([{"name": name, **metrics} for name, metrics in results.items()])
-    assert ranked[0]["name"] == style, {
-        name: metrics["composite"] for name, metrics in results.items()
-    }
+    first = _composite_order(results)[0]
+    assert first == style, {name: metrics["composite"] for name, metrics in results.items()}
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -137,3 +138,20 @@ def test_same_checkpoint_scored_twice_gives_identical_numbers(
     )
     assert first == second
     assert results[0].gallery == results[1].gallery
+
+
+def _composite_order(results: dict[str, dict[str, object]]) -> list[str]:
+    """The names in the order of the leaderboard's default composite rule."""
+    submitted = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    scored = {
+        uuid.uuid5(uuid.NAMESPACE_OID, name): Scored(
+            submission_id=uuid.uuid5(uuid.NAMESPACE_OID, name),
+            participant_id=index,
+            submitted_at=submitted,
+            scores=metrics,
+        )
+        for index, (name, metrics) in enumerate(results.items())
+    }
+    names = dict(zip(scored, results, strict=True))
+    rule = ranking_rule_parse(kind=COMPOSITE, spec="")
+    return [names[placed.scored.submission_id] for placed in place(rule, list(scored.values()))]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import uuid
 
-from scoring.engine import METRICS, rank_by_composite
+from leaderboard.ranking import COMPOSITE, Scored, place, ranking_rule_parse
+from scoring.engine import METRICS
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def _scores(name: str, composite: float | None, **overrides: float | None) -> dict[str, object]:
@@ -14,7 +19,21 @@ def _scores(name: str, composite: float | None, **overrides: float | None) -> di
 
 
 def _names(results: list[dict[str, object]]) -> list[object]:
-    return [result["name"] for result in rank_by_composite(results)]
+    """The names in the composite rule's order; the results were submitted in the given order."""
+    rule = ranking_rule_parse(kind=COMPOSITE, spec="")
+    scored = [
+        Scored(
+            submission_id=uuid.uuid5(uuid.NAMESPACE_OID, str(result["name"])),
+            participant_id=index,
+            submitted_at=T0 + dt.timedelta(minutes=index),
+            scores=result,
+        )
+        for index, result in enumerate(results)
+    ]
+    names = {
+        item.submission_id: result["name"] for item, result in zip(scored, results, strict=True)
+    }
+    return [names[placed.scored.submission_id] for placed in place(rule, scored)]
 
 
 def test_lower_composite_ranks_first() -> None:
