@@ -1,7 +1,8 @@
-"""The one error type services raise.
+"""The one error type services raise, and the refusals apps declare for it.
 
 Views, the admin, commands and (later) the API turn it into a response; tests assert its
-stable ``code`` and exact ``message``.
+stable ``code`` and exact ``message``. Each app lists its refusals in its ``errors`` module
+as ``NAME = ("code", "message with {placeholders}")`` and raises ``refusal(errors.NAME, ...)``.
 """
 
 from __future__ import annotations
@@ -17,3 +18,13 @@ class ApplicationError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+Refusal = tuple[str, str]
+"""A refusal's stable code and its message, whose braces ``refusal`` fills in."""
+
+
+def refusal(error: Refusal, /, **values: object) -> ApplicationError:
+    """The ApplicationError for one of an app's ``errors``, its message filled in."""
+    code, message = error
+    return ApplicationError(code, message.format(**values) if values else message)
