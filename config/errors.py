@@ -7,6 +7,11 @@ as ``NAME = ("code", "message with {placeholders}")`` and raises ``refusal(error
 
 from __future__ import annotations
 
+from typing import Self
+
+Refusal = tuple[str, str]
+"""A refusal's stable code and its message, whose braces are filled when it is raised."""
+
 
 class ApplicationError(Exception):
     """A failure the user caused or can act on, with a stable code and a readable sentence."""
@@ -19,12 +24,14 @@ class ApplicationError(Exception):
     def __str__(self) -> str:
         return self.message
 
-
-Refusal = tuple[str, str]
-"""A refusal's stable code and its message, whose braces ``refusal`` fills in."""
+    @classmethod
+    def of(cls, error: Refusal, /, **values: object) -> Self:
+        """This error for one of an app's ``errors``, its message filled in: a subclass
+        (a bundle's, an image's) keeps its own type for the callers that catch it."""
+        code, message = error
+        return cls(code, message.format(**values) if values else message)
 
 
 def refusal(error: Refusal, /, **values: object) -> ApplicationError:
     """The ApplicationError for one of an app's ``errors``, its message filled in."""
-    code, message = error
-    return ApplicationError(code, message.format(**values) if values else message)
+    return ApplicationError.of(error, **values)

@@ -20,11 +20,12 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from competitions.errors import BASELINE_ORGANIZERS_ONLY
 from competitions.models import Challenge, ChallengeImage
 from competitions.selectors import user_organizes
-from competitions.services import BASELINE_ORGANIZERS_ONLY, BASELINE_TASK
+from competitions.services import BASELINE_TASK
 from competitions.training import baseline_settings
-from config.errors import ApplicationError
+from config.errors import ApplicationError, refusal
 from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
 from scoring.services import images_load, metric_network
 from submissions.models import Submission
@@ -77,7 +78,7 @@ def baseline_train_and_submit(
 ) -> Submission:
     """Train a baseline and submit it as `user` (an organizer of the challenge)."""
     if not user_organizes(user, challenge):
-        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+        raise refusal(BASELINE_ORGANIZERS_ONLY)
     settings = settings or baseline_settings(challenge=challenge)
     with tempfile.TemporaryDirectory(prefix="atelier-baseline-") as folder:
         result = baseline_train(

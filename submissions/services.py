@@ -16,10 +16,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from competitions.errors import BASELINE_ORGANIZERS_ONLY
 from competitions.models import Challenge, Participation, Phase
 from competitions.selectors import user_organizes
-from competitions.services import BASELINE_ORGANIZERS_ONLY
-from config.errors import ApplicationError
+from config.errors import ApplicationError, refusal
 from config.files import files_removed_on_failure
 from models.architectures import Inputs
 from models.checkpoints import SUFFIXES
@@ -155,7 +155,7 @@ def _may_submit(
 ) -> Participation | None:
     if is_baseline:
         if not user_organizes(user, challenge):
-            raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+            raise refusal(BASELINE_ORGANIZERS_ONLY)
         return None
     participation = Participation.objects.filter(user=user, challenge=challenge).first()
     if participation is None:

@@ -10,8 +10,9 @@ import random
 import pytest
 from django.utils import timezone
 
+from competitions import errors
 from competitions.models import Challenge, Participation, Phase
-from competitions.services import NOT_ENDED, participation_decide, phase_hide, phase_reveal
+from competitions.services import participation_decide, phase_hide, phase_reveal
 from config.errors import ApplicationError
 from leaderboard import selectors, services
 from leaderboard.models import LeaderboardEntry, LeaderboardSummary
@@ -365,7 +366,7 @@ def test_baselines_cannot_be_selected(selecting, challenge, organizer) -> None:
 def test_the_private_leaderboard_is_revealed_only_after_the_phase(phase) -> None:
     with pytest.raises(ApplicationError) as error:
         phase_reveal(phase=phase)
-    assert error.value.message == NOT_ENDED.format(phase="Development")
+    assert error.value.message == errors.NOT_ENDED[1].format(phase="Development")
     assert not phase.private_revealed
 
     phase.ends_at = timezone.now() - dt.timedelta(minutes=1)
