@@ -35,3 +35,7 @@ class ApplicationError(Exception):
 def refusal(error: Refusal, /, **values: object) -> ApplicationError:
     """The ApplicationError for one of an app's ``errors``, its message filled in."""
     return ApplicationError.of(error, **values)
+
+
+# The shared plumbing's own refusals.
+UPLOAD_TOO_LARGE = ("upload_too_large", "The upload is {size}; the largest accepted is {limit}.")

@@ -22,7 +22,7 @@ from competitions.serializers import PhaseSerializer
 from config.api import IntervalField, paginated_response
 from config.errors import ApplicationError
 from config.parsing import JSONSerializerField
-from config.uploads import upload_too_large_message
+from config.uploads import upload_too_large
 from models.io_range import IORange
 from submissions import selectors
 from submissions.lifecycle import submission_cancel
@@ -128,9 +128,7 @@ class ChallengeSubmissionsApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         if getattr(request._request, "upload_too_large", None):
-            raise ApplicationError(
-                "upload_too_large", upload_too_large_message(request._request.upload_too_large)
-            )
+            raise upload_too_large(request._request.upload_too_large)
         challenge = challenge_get_visible(slug=slug, user=request.user)
         data = self.CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
