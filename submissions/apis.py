@@ -20,11 +20,11 @@ from competitions.models import Challenge, Phase
 from competitions.selectors import challenge_get_visible, participation_for
 from competitions.serializers import PhaseSerializer
 from config.api import IntervalField, paginated_response
-from config.errors import ApplicationError
+from config.errors import refusal
 from config.parsing import JSONSerializerField
 from config.uploads import upload_too_large
 from models.io_range import IORange
-from submissions import selectors
+from submissions import errors, selectors
 from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -135,7 +135,7 @@ class ChallengeSubmissionsApi(APIView):
         values: dict[str, Any] = data.validated_data
         config = values.get("config")
         if config is not None and not isinstance(config, dict):
-            raise ApplicationError("config_not_object", "config must be a JSON object.")
+            raise refusal(errors.CONFIG_NOT_OBJECT)
         submission = submission_create(
             user=request.user,
             challenge=challenge,
