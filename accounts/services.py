@@ -7,10 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from config.errors import ApplicationError
-
-EMAIL_TAKEN = "An account with this email address already exists."
-USERNAME_TAKEN = "This username is taken."
+from accounts import errors
+from config.errors import refusal
 
 
 @transaction.atomic
@@ -19,9 +17,9 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     passwords, so two accounts must never share one."""
     user_model = get_user_model()
     if user_model.objects.filter(email__iexact=email).exists():
-        raise ApplicationError("email_taken", EMAIL_TAKEN)
+        raise refusal(errors.EMAIL_TAKEN)
     if user_model.objects.filter(username__iexact=username).exists():
-        raise ApplicationError("username_taken", USERNAME_TAKEN)
+        raise refusal(errors.USERNAME_TAKEN)
     user = user_model(username=username, email=email)
     user.set_password(password)
     user.full_clean()
@@ -29,16 +27,12 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     return user
 
 
-TOKEN_EXISTS = "You already have an API token. Regenerate it to get a new key."
-TOKEN_MISSING = "You have no API token to revoke."
-
-
 @transaction.atomic
 def api_token_create(*, user: AbstractBaseUser) -> Token:
     """The user's API token (one per user). The key is shown once, by the caller, right after
     this; refusing a second one keeps a script's key from being replaced by accident."""
     if Token.objects.filter(user=user).exists():
-        raise ApplicationError("token_exists", TOKEN_EXISTS)
+        raise refusal(errors.TOKEN_EXISTS)
     return Token.objects.create(user=user)
 
 
@@ -53,4 +47,4 @@ def api_token_regenerate(*, user: AbstractBaseUser) -> Token:
 def api_token_revoke(*, user: AbstractBaseUser) -> None:
     deleted, _ = Token.objects.filter(user=user).delete()
     if not deleted:
-        raise ApplicationError("token_missing", TOKEN_MISSING)
+        raise refusal(errors.TOKEN_MISSING)

@@ -6,9 +6,9 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from competitions import errors
 from competitions.imaging import ImageRejected, NormalisedImage, normalise_image
 from competitions.models import ChallengeImage
-from competitions.services import DUPLICATE_IMAGE
 
 BUNDLE_TOO_LARGE = "The bundle is {size}; the limit is {limit}."
 
@@ -67,8 +67,8 @@ class ChallengeImageAddForm(forms.ModelForm):
             challenge=challenge, kind=cleaned.get("kind"), sha256=self.normalised.sha256
         )
         if duplicate.exists():
+            code, message = errors.DUPLICATE_IMAGE
             raise forms.ValidationError(
-                DUPLICATE_IMAGE.format(name=upload.name, kind=cleaned.get("kind")),
-                code="image_duplicate",
+                message.format(name=upload.name, kind=cleaned.get("kind")), code=code
             )
         return cleaned

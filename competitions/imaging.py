@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from competitions import errors
 from config.errors import ApplicationError
 
 # Decoders we trust with untrusted bytes. Formats such as EPS hand the file to Ghostscript;
@@ -25,18 +26,6 @@ from config.errors import ApplicationError
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 ACCEPTED_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MIN_SIDE = 32
-
-NOT_AN_IMAGE = "{name}: not an image Atelier can read (use JPEG, PNG, WebP, BMP, GIF or TIFF)."
-TOO_MANY_PIXELS = (
-    "{name}: {width}×{height} pixels is more than the limit of {limit:,} pixels "
-    "(a possible decompression bomb); resize it before uploading."
-)
-BOMB = (
-    "{name}: the image has more pixels than the limit of {limit:,} "
-    "(a possible decompression bomb); resize it before uploading."
-)
-TRUNCATED = "{name}: the file is truncated or corrupt and cannot be decoded."
-TOO_SMALL = "{name}: {width}×{height} pixels is too small; each side needs at least {min_side}."
 
 
 class ImageRejected(ApplicationError):
@@ -65,15 +54,14 @@ def normalise_image(
     original_format = image.format or "unknown"
     width, height = image.size
     if min(width, height) < MIN_SIDE:
-        raise ImageRejected(
-            "image_too_small",
-            TOO_SMALL.format(name=name, width=width, height=height, min_side=MIN_SIDE),
+        raise ImageRejected.of(
+            errors.TOO_SMALL, name=name, width=width, height=height, min_side=MIN_SIDE
         )
     try:
         image.load()
         rgb = _to_rgb(ImageOps.exif_transpose(image))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageRejected("image_corrupt", TRUNCATED.format(name=name)) from error
+        raise ImageRejected.of(errors.TRUNCATED, name=name) from error
     square = ImageOps.fit(
         rgb, (resolution, resolution), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5)
     )
@@ -97,16 +85,13 @@ def _open_checked(stream: BinaryIO, *, name: str, max_pixels: int) -> Image.Imag
         try:
             image = Image.open(stream, formats=ACCEPTED_FORMATS)
         except Image.DecompressionBombError as error:
-            raise ImageRejected(
-                "image_too_large", BOMB.format(name=name, limit=max_pixels)
-            ) from error
+            raise ImageRejected.of(errors.BOMB, name=name, limit=max_pixels) from error
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-            raise ImageRejected("image_not_an_image", NOT_AN_IMAGE.format(name=name)) from error
+            raise ImageRejected.of(errors.NOT_AN_IMAGE, name=name) from error
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageRejected(
-            "image_too_large",
-            TOO_MANY_PIXELS.format(name=name, width=width, height=height, limit=max_pixels),
+        raise ImageRejected.of(
+            errors.TOO_MANY_PIXELS, name=name, width=width, height=height, limit=max_pixels
         )
     return image
 

@@ -14,8 +14,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from competitions import errors
 from competitions.bundles import (
-    SLUG_TAKEN,
     BundleError,
     BundleLimits,
     PreparedBundle,
@@ -23,27 +23,18 @@ from competitions.bundles import (
     bundle_field_error,
     bundle_prepare,
 )
+from competitions.bundles import errors as bundle_errors
 from competitions.imaging import NormalisedImage
 from competitions.models import Challenge, ChallengeImage, Participation, Phase
 from competitions.selectors import challenge_slug_taken, user_organizes
 from competitions.signals import participation_decided, phase_ranking_changed
-from config.errors import ApplicationError
+from config.errors import refusal
 from config.files import files_removed_on_failure
 
 logger = logging.getLogger(__name__)
 
-NOT_PUBLISHABLE = "The challenge cannot be published yet: {reasons}."
 NEEDS_PHASE = "it has no phase"
 NEEDS_IMAGES = "{folder} needs at least {minimum} image(s), it has {count}"
-ALREADY_ARCHIVED = "The challenge is archived; it cannot be published again."
-DUPLICATE_IMAGE = "{name}: this {kind} image is already in the challenge."
-RESOLUTION_LOCKED = "The resolution cannot change once the challenge has images."
-JOIN_CLOSED = "This challenge is not open for registration."
-JOIN_RULES = "You need to accept the rules to join this challenge."
-JOIN_REJECTED = "Your request to join this challenge was declined."
-JOIN_BANNED = "You have been banned from this challenge."
-NOT_ENDED = "The private leaderboard can be revealed once the phase “{phase}” has ended."
-BASELINE_ORGANIZERS_ONLY = "Only the challenge's organizers can submit baselines."
 # Defined in `submissions.baseline`, above this app: sent by its name.
 BASELINE_TASK = "submissions.baseline.train"
 
@@ -75,9 +66,7 @@ def _image_row_create(
     written: list[str],
 ) -> ChallengeImage:
     if ChallengeImage.objects.filter(challenge=challenge, kind=kind, sha256=sha256).exists():
-        raise ApplicationError(
-            "image_duplicate", DUPLICATE_IMAGE.format(name=original_name, kind=kind)
-        )
+        raise refusal(errors.DUPLICATE_IMAGE, name=original_name, kind=kind)
     name = default_storage.save(
         image_storage_name(challenge=challenge, kind=kind, sha256=sha256), content
     )
@@ -200,12 +189,10 @@ def challenge_publish_problems(*, challenge: Challenge) -> list[str]:
 @transaction.atomic
 def challenge_publish(*, challenge: Challenge) -> Challenge:
     if challenge.status == Challenge.Status.ARCHIVED:
-        raise ApplicationError("challenge_archived", ALREADY_ARCHIVED)
+        raise refusal(errors.ALREADY_ARCHIVED)
     problems = challenge_publish_problems(challenge=challenge)
     if problems:
-        raise ApplicationError(
-            "challenge_not_publishable", NOT_PUBLISHABLE.format(reasons="; ".join(problems))
-        )
+        raise refusal(errors.NOT_PUBLISHABLE, reasons="; ".join(problems))
     if challenge.status != Challenge.Status.PUBLISHED:
         challenge.status = Challenge.Status.PUBLISHED
         challenge.published_at = challenge.published_at or timezone.now()
@@ -224,7 +211,7 @@ def challenge_archive(*, challenge: Challenge) -> Challenge:
 def challenge_resolution_check(*, challenge: Challenge, new_resolution: int) -> None:
     """Stored images are normalised to one resolution; changing it would orphan them."""
     if challenge.pk and challenge.resolution != new_resolution and challenge.images.exists():
-        raise ApplicationError("challenge_resolution_locked", RESOLUTION_LOCKED)
+        raise refusal(errors.RESOLUTION_LOCKED)
 
 
 @transaction.atomic
@@ -255,7 +242,7 @@ def challenge_bundle_import(
             # Another import took the slug between our check and our insert.
             slug = prepared.manifest.slug
             if challenge_slug_taken(slug):
-                raise BundleError("bundle_slug_taken", SLUG_TAKEN.format(slug=slug)) from error
+                raise BundleError.of(bundle_errors.SLUG_TAKEN, slug=slug) from error
             raise
     logger.info(
         "Imported challenge %s with %d images and %d phases",
@@ -333,18 +320,18 @@ def participation_join(
     Joining again is harmless and returns the existing participation.
     """
     if challenge.status != Challenge.Status.PUBLISHED:
-        raise ApplicationError("join_closed", JOIN_CLOSED)
+        raise refusal(errors.JOIN_CLOSED)
     existing = (
         Participation.objects.select_for_update().filter(user=user, challenge=challenge).first()
     )
     if existing is not None:
         if existing.status == Participation.Status.BANNED:
-            raise ApplicationError("join_banned", JOIN_BANNED)
+            raise refusal(errors.JOIN_BANNED)
         if existing.status == Participation.Status.REJECTED:
-            raise ApplicationError("join_rejected", JOIN_REJECTED)
+            raise refusal(errors.JOIN_REJECTED)
         return existing
     if not accept_rules:
-        raise ApplicationError("join_rules_not_accepted", JOIN_RULES)
+        raise refusal(errors.JOIN_RULES)
     approved = challenge.registration == Challenge.Registration.OPEN
     participation = Participation(
         user=user,
@@ -364,7 +351,7 @@ def participation_decide(
 ) -> Participation:
     """An organizer approves, rejects or bans a participant."""
     if status not in Participation.Status.values or status == Participation.Status.PENDING:
-        raise ApplicationError("participation_bad_status", f"Unknown decision {status!r}.")
+        raise refusal(errors.UNKNOWN_DECISION, status=status)
     participation.status = status
     participation.decided_at = timezone.now()
     participation.decided_by = decided_by
@@ -381,7 +368,7 @@ def participation_decide(
 def phase_reveal(*, phase: Phase) -> Phase:
     """Show the phase's private leaderboard to everyone; only once the phase has ended."""
     if timezone.now() < phase.ends_at:
-        raise ApplicationError("phase_not_ended", NOT_ENDED.format(phase=phase.name))
+        raise refusal(errors.NOT_ENDED, phase=phase.name)
     if phase.private_revealed_at is None:
         phase.private_revealed_at = timezone.now()
         phase.full_clean()
@@ -429,7 +416,7 @@ def baseline_request(*, challenge: Challenge, user: AbstractBaseUser, steps: int
     """Queue the training of a baseline on the `scoring` queue (it needs a worker's CPU or
     GPU), once the caller's transaction commits; `user`, an organizer, submits it."""
     if not user_organizes(user, challenge):
-        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+        raise refusal(errors.BASELINE_ORGANIZERS_ONLY)
     transaction.on_commit(
         lambda: current_app.send_task(
             BASELINE_TASK, args=[challenge.pk, user.pk, steps], queue="scoring"

@@ -18,12 +18,13 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.defaultfilters import filesizeformat
 
-UPLOAD_TOO_LARGE = "The upload is {size}; the largest accepted is {limit}."
+from config.errors import UPLOAD_TOO_LARGE, ApplicationError, refusal
 
 
-def upload_too_large_message(size: int) -> str:
+def upload_too_large(size: int) -> ApplicationError:
+    """The refusal of an upload of ``size`` bytes, the same on the pages and in the API."""
     limit = settings.ATELIER_MAX_UPLOAD_BYTES
-    return UPLOAD_TOO_LARGE.format(size=filesizeformat(size), limit=filesizeformat(limit))
+    return refusal(UPLOAD_TOO_LARGE, size=filesizeformat(size), limit=filesizeformat(limit))
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -61,10 +62,12 @@ class UploadSizeLimitMiddleware:
         except ValueError:
             declared = 0
         if declared > settings.ATELIER_MAX_UPLOAD_BYTES:
-            message = upload_too_large_message(declared)
+            refused = upload_too_large(declared)
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"error_code": "upload_too_large", "detail": message}, status=413
+                    {"error_code": refused.code, "detail": refused.message}, status=413
                 )
-            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+            return HttpResponse(
+                refused.message, status=413, content_type="text/plain; charset=utf-8"
+            )
         return self.get_response(request)

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from competitions.admin_scoping import OrganizedChallengeFilter, OrganizerScopedAdmin
 from competitions.selectors import challenges_organized_by, user_organizes
-from forum import services
+from forum import errors, services
 from forum.models import ForumBan, Post, Thread
 
 
@@ -112,7 +112,8 @@ class ForumBanForm(forms.ModelForm):
         cleaned = super().clean()
         challenge, user = cleaned.get("challenge"), cleaned.get("user")
         if challenge is not None and user is not None and user_organizes(user, challenge):
-            raise forms.ValidationError(services.BAN_ORGANIZER, code="forum_ban_organizer")
+            code, message = errors.BAN_ORGANIZER
+            raise forms.ValidationError(message, code=code)
         return cleaned
 
 

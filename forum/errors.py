@@ -47,6 +47,11 @@ TITLE_EMPTY = ("title_empty", "Give the thread a title.")
 TITLE_TOO_LONG = ("title_too_long", "A title can be at most {limit} characters long.")
 QUOTE_NOT_FOUND = ("quote_not_found", "The quoted post is not in this thread.")
 UNKNOWN_ACTION = ("forum_unknown_action", "Unknown moderation action.")
+BAN_ORGANIZER = (
+    "forum_ban_organizer",
+    "The challenge's organizers cannot be banned from its forum.",
+)
+BAN_REASON = ("forum_ban_reason", "Give a reason for the ban, at most {limit} characters.")
 
 # The HTTP status of a refusal, the same on the pages and in the API: who may not write gets
 # 403, who writes too fast 429, and a post that cannot be accepted as written 400.

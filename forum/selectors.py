@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from competitions.models import Challenge, Participation
 from competitions.selectors import challenge_get_visible, participation_for, user_organizes
-from config.errors import ApplicationError
+from config.errors import ApplicationError, refusal
 from forum import errors
 from forum.models import ForumBan, Post, Thread
 
@@ -30,12 +30,6 @@ AnyUser = AbstractBaseUser | AnonymousUser
 THREADS_PER_PAGE = 20
 POSTS_PER_PAGE = 20
 MAX_PAGE_SIZE = 100
-
-
-def refusal(error: tuple[str, str], **values: object) -> ApplicationError:
-    """The ApplicationError for one of ``forum.errors``, its message filled in."""
-    code, message = error
-    return ApplicationError(code, message.format(**values) if values else message)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,13 @@ from django.utils import timezone
 
 from competitions.models import Challenge
 from competitions.selectors import user_organizes
-from config.errors import ApplicationError
+from config.errors import refusal
 from config.markdown import MarkdownTooComplex, markdown_render_safe
 from forum import errors, selectors
 from forum.models import TITLE_MAX_CHARS, ForumBan, Post, Thread
-from forum.selectors import ForumViewer, refusal
+from forum.selectors import ForumViewer
 
-BAN_ORGANIZER = "The challenge's organizers cannot be banned from its forum."
 BAN_REASON_MAX_CHARS = 500
-BAN_REASON = f"Give a reason for the ban, at most {BAN_REASON_MAX_CHARS} characters."
 
 
 def _body_render(body: str) -> tuple[str, str]:
@@ -226,10 +224,10 @@ def forum_ban(
     """Stop a user from writing in the challenge's forum (they may still read it)."""
     _organizer_check(by, challenge)
     if user_organizes(user, challenge):
-        raise ApplicationError("forum_ban_organizer", BAN_ORGANIZER)
+        raise refusal(errors.BAN_ORGANIZER)
     reason = " ".join(reason.split())
     if not reason or len(reason) > BAN_REASON_MAX_CHARS:
-        raise ApplicationError("forum_ban_reason", BAN_REASON)
+        raise refusal(errors.BAN_REASON, limit=BAN_REASON_MAX_CHARS)
     ban, _ = ForumBan.objects.update_or_create(
         challenge=challenge, user=user, defaults={"reason": reason, "banned_by": by}
     )

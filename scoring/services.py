@@ -17,13 +17,12 @@ from django.utils import timezone
 from torch.nn import functional
 
 from competitions.models import Challenge, ChallengeImage
-from config.errors import ApplicationError
-from scoring import engine
+from config.errors import ApplicationError, refusal
+from scoring import engine, errors
 from scoring.models import Leaderboard, ReferenceCache, Result, ScoringProfile
 
 logger = logging.getLogger(__name__)
 
-NO_JUDGE_IMAGES = "The judge needs style images and public content photos to train on."
 JUDGE_FAILED = "the challenge's judge failed its check: {reason}"
 NO_JUDGE_YET = "the challenge has no judge"
 JUDGE_ATTEMPTS_FAILED = "In {count} trainings with successive seeds, the best: {reason}"
@@ -165,7 +164,7 @@ def judge_train(
     runs: list[engine.JudgeTrainingResult] = []
     try:
         if not images.style or not images.content:
-            raise ApplicationError("judge_training_data", NO_JUDGE_IMAGES)
+            raise refusal(errors.NO_JUDGE_IMAGES)
         style, content = images_load(images.style), images_load(images.content)
         negatives = images_load(images.negatives, challenge.resolution) if images.negatives else []
         for attempt in range(max(1, settings.ATELIER_JUDGE_ATTEMPTS)):
@@ -225,7 +224,7 @@ def judge_upload(*, challenge: Challenge, data: bytes) -> ScoringProfile:
     profile = scoring_profile_get(challenge=challenge)
     images = judge_images(challenge=challenge)
     if not images.style or not images.content:
-        raise ApplicationError("judge_training_data", NO_JUDGE_IMAGES)
+        raise refusal(errors.NO_JUDGE_IMAGES)
     check_settings = judge_settings(challenge=challenge, profile=profile)
     heldout = engine.judge_check(
         judge,
@@ -239,7 +238,7 @@ def judge_upload(*, challenge: Challenge, data: bytes) -> ScoringProfile:
     summary = {"uploaded": True, "config": judge.config, **heldout.summary()}
     failure = engine.judge_gate_failure(heldout, check_settings)
     if failure:
-        raise ApplicationError("judge_failed_check", failure)
+        raise refusal(errors.JUDGE_FAILED_CHECK, reason=failure)
     return judge_store(
         profile=profile,
         data=judge.data,

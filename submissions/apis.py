@@ -20,11 +20,11 @@ from competitions.models import Challenge, Phase
 from competitions.selectors import challenge_get_visible, participation_for
 from competitions.serializers import PhaseSerializer
 from config.api import IntervalField, paginated_response
-from config.errors import ApplicationError
+from config.errors import refusal
 from config.parsing import JSONSerializerField
-from config.uploads import upload_too_large_message
+from config.uploads import upload_too_large
 from models.io_range import IORange
-from submissions import selectors
+from submissions import errors, selectors
 from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -128,16 +128,14 @@ class ChallengeSubmissionsApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         if getattr(request._request, "upload_too_large", None):
-            raise ApplicationError(
-                "upload_too_large", upload_too_large_message(request._request.upload_too_large)
-            )
+            raise upload_too_large(request._request.upload_too_large)
         challenge = challenge_get_visible(slug=slug, user=request.user)
         data = self.CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         config = values.get("config")
         if config is not None and not isinstance(config, dict):
-            raise ApplicationError("config_not_object", "config must be a JSON object.")
+            raise refusal(errors.CONFIG_NOT_OBJECT)
         submission = submission_create(
             user=request.user,
             challenge=challenge,

@@ -20,20 +20,21 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from competitions.errors import BASELINE_ORGANIZERS_ONLY
 from competitions.models import Challenge, ChallengeImage
 from competitions.selectors import user_organizes
-from competitions.services import BASELINE_ORGANIZERS_ONLY, BASELINE_TASK
+from competitions.services import BASELINE_TASK
 from competitions.training import baseline_settings
-from config.errors import ApplicationError
+from config.errors import ApplicationError, refusal
 from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
 from scoring.services import images_load, metric_network
+from submissions import errors
 from submissions.models import Submission
 from submissions.services import submission_create
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = "Baseline: {architecture} width {width}, {steps} steps of the starter-kit trainer"
-NO_TRAINING_IMAGES = "A baseline needs public content photos and public style images to train on."
 
 
 def baseline_train(
@@ -51,7 +52,7 @@ def baseline_train(
     content = list(public.filter(kind=ChallengeImage.Kind.CONTENT))
     styles = list(public.filter(kind=ChallengeImage.Kind.STYLE))
     if not content or not styles:
-        raise ApplicationError("baseline_training_data", NO_TRAINING_IMAGES)
+        raise refusal(errors.NO_TRAINING_IMAGES)
     try:
         return train(
             settings,
@@ -77,7 +78,7 @@ def baseline_train_and_submit(
 ) -> Submission:
     """Train a baseline and submit it as `user` (an organizer of the challenge)."""
     if not user_organizes(user, challenge):
-        raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+        raise refusal(BASELINE_ORGANIZERS_ONLY)
     settings = settings or baseline_settings(challenge=challenge)
     with tempfile.TemporaryDirectory(prefix="atelier-baseline-") as folder:
         result = baseline_train(
@@ -110,11 +111,11 @@ def baseline_user(*, challenge: Challenge, username: str | None) -> AbstractBase
     if username:
         user = users.filter(username=username).first()
         if user is None:
-            raise ApplicationError("unknown_user", f"There is no user called “{username}”.")
+            raise refusal(errors.UNKNOWN_USER, username=username)
         return user
     organizer = challenge.organizers.order_by("pk").first()
     if organizer is None:
-        raise ApplicationError("no_organizer", "The challenge has no organizer to submit as.")
+        raise refusal(errors.NO_ORGANIZER)
     return organizer
 
 

@@ -43,13 +43,14 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from config.errors import refusal
 from config.files import storage_local_path
 from models.errors import ModelError
 from models.loading import CheckpointSpec
 from scoring import engine
 from scoring.models import GalleryImage, Result
 from scoring.run import Outcome, PhaseMisconfigured, checkpoint_score
+from submissions import errors
 from submissions.models import Submission
 from submissions.notifications import notify_infrastructure_failure, notify_participant
 from submissions.signals import submission_scored
@@ -71,8 +72,6 @@ INTERRUPTED = (
     "Scoring was interrupted {attempts} times on our side (a worker stopped answering); "
     "the organizers have been told. You can submit it again."
 )
-NOT_CANCELLABLE = "Only queued or running submissions can be cancelled; this one is {status}."
-RESCORE_NOT_FINISHED = "Only finished submissions can be rescored; this one is {status}."
 
 SCORING_QUEUE = "scoring"
 # How often progress (and the heartbeat) is written: at most once a second.
@@ -515,10 +514,7 @@ def submission_cancel(*, submission: Submission, by: AbstractBaseUser) -> Submis
     cancelled = _transition(active, Status.CANCELLED)
     submission.refresh_from_db()
     if not cancelled:
-        raise ApplicationError(
-            "not_cancellable",
-            NOT_CANCELLABLE.format(status=submission.get_status_display().lower()),
-        )
+        raise refusal(errors.NOT_CANCELLABLE, status=submission.get_status_display().lower())
     submission_log(submission, "cancelled", by=by.get_username())
     return submission
 
@@ -545,10 +541,7 @@ def submission_rescore(*, submission: Submission, by: AbstractBaseUser) -> Submi
     )
     submission.refresh_from_db()
     if not queued:
-        raise ApplicationError(
-            "not_rescorable",
-            RESCORE_NOT_FINISHED.format(status=submission.get_status_display().lower()),
-        )
+        raise refusal(errors.RESCORE_NOT_FINISHED, status=submission.get_status_display().lower())
     submission_log(submission, "rescore requested", by=by.get_username())
     transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk), robust=True)
     return submission

@@ -16,46 +16,22 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from competitions.errors import BASELINE_ORGANIZERS_ONLY
 from competitions.models import Challenge, Participation, Phase
 from competitions.selectors import user_organizes
-from competitions.services import BASELINE_ORGANIZERS_ONLY
-from config.errors import ApplicationError
+from config.errors import ApplicationError, refusal
 from config.files import files_removed_on_failure
 from models.architectures import Inputs
 from models.checkpoints import SUFFIXES
-from models.errors import WRONG_RESOLUTION, ModelError
+from models.errors import ModelError
 from models.loading import CheckpointInfo, CheckpointSpec
 from models.runner import ValidationLimits, validate_in_child
+from submissions import errors
 from submissions.lifecycle import submission_enqueue, submission_log
 from submissions.models import Submission
 from submissions.selectors import QuotaUsage, quota_usage
 
 logger = logging.getLogger(__name__)
-
-NOT_PUBLISHED = "This challenge is not open for submissions."
-NO_OPEN_PHASE = "No phase of this challenge is open for submissions right now."
-PHASE_NOT_OPEN = "The phase “{phase}” is not open for submissions."
-UNKNOWN_PHASE = "This challenge has no phase called “{phase}”."
-NOT_PARTICIPANT = "Join the challenge and accept its rules before submitting."
-PENDING = "Your participation is waiting for an organizer's approval."
-BANNED = "You cannot submit to this challenge."
-QUOTA_RUNNING = (
-    "You already have {running} submission(s) queued or running, the most this phase allows "
-    "at once; wait for one to finish or cancel it."
-)
-QUOTA_DAILY = (
-    "You have used all {limit} submissions of the last 24 hours; the next one is possible "
-    "from {when:%Y-%m-%d %H:%M} UTC."
-)
-QUOTA_TOTAL = "You have used all {limit} submissions this phase allows."
-WRONG_INPUTS_SINGLE = (
-    "This challenge gives generators a content image only, but this checkpoint takes a "
-    "content and a style image."
-)
-WRONG_INPUTS_ARBITRARY = (
-    "This challenge gives generators a content and a style image, but this checkpoint takes "
-    "a content image only."
-)
 
 
 def submission_create(
@@ -134,19 +110,19 @@ def submission_create(
 
 def _phase_for(*, challenge: Challenge, phase_name: str | None) -> Phase:
     if challenge.status != Challenge.Status.PUBLISHED:
-        raise ApplicationError("challenge_closed", NOT_PUBLISHED)
+        raise refusal(errors.NOT_PUBLISHED)
     now = timezone.now()
     if phase_name:
         phase = challenge.phases.filter(name=phase_name).first()
         if phase is None:
-            raise ApplicationError("unknown_phase", UNKNOWN_PHASE.format(phase=phase_name))
+            raise refusal(errors.UNKNOWN_PHASE, phase=phase_name)
         if not phase.is_open(now):
-            raise ApplicationError("phase_closed", PHASE_NOT_OPEN.format(phase=phase.name))
+            raise refusal(errors.PHASE_NOT_OPEN, phase=phase.name)
         return phase
     phase = challenge.phases.filter(starts_at__lte=now, ends_at__gt=now).order_by("starts_at")
     found = phase.last()
     if found is None:
-        raise ApplicationError("phase_closed", NO_OPEN_PHASE)
+        raise refusal(errors.NO_OPEN_PHASE)
     return found
 
 
@@ -155,29 +131,26 @@ def _may_submit(
 ) -> Participation | None:
     if is_baseline:
         if not user_organizes(user, challenge):
-            raise ApplicationError("baseline_forbidden", BASELINE_ORGANIZERS_ONLY)
+            raise refusal(BASELINE_ORGANIZERS_ONLY)
         return None
     participation = Participation.objects.filter(user=user, challenge=challenge).first()
     if participation is None:
-        raise ApplicationError("not_a_participant", NOT_PARTICIPANT)
+        raise refusal(errors.NOT_PARTICIPANT)
     if participation.status == Participation.Status.PENDING:
-        raise ApplicationError("participation_pending", PENDING)
+        raise refusal(errors.PENDING)
     if participation.status != Participation.Status.APPROVED:
-        raise ApplicationError("participation_refused", BANNED)
+        raise refusal(errors.BANNED)
     return participation
 
 
 def _check_quota(usage: QuotaUsage) -> None:
     if usage.running_left == 0:
-        raise ApplicationError("quota_running", QUOTA_RUNNING.format(running=usage.running))
+        raise refusal(errors.QUOTA_RUNNING, running=usage.running)
     if usage.total_left == 0:
-        raise ApplicationError("quota_total", QUOTA_TOTAL.format(limit=usage.total_limit))
+        raise refusal(errors.QUOTA_TOTAL, limit=usage.total_limit)
     if usage.daily_left == 0:
         when = usage.next_daily_slot_at or timezone.now()
-        raise ApplicationError(
-            "quota_daily",
-            QUOTA_DAILY.format(limit=usage.daily_limit, when=when.astimezone(dt.UTC)),
-        )
+        raise refusal(errors.QUOTA_DAILY, limit=usage.daily_limit, when=when.astimezone(dt.UTC))
 
 
 def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> CheckpointInfo:
@@ -194,13 +167,12 @@ def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> Ch
         raise ApplicationError(str(error.code), error.message) from error
     wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
     if wants_style and info.inputs != Inputs.CONTENT_STYLE:
-        raise ApplicationError("wrong_inputs", WRONG_INPUTS_ARBITRARY)
+        raise refusal(errors.WRONG_INPUTS_ARBITRARY)
     if not wants_style and info.inputs != Inputs.CONTENT:
-        raise ApplicationError("wrong_inputs", WRONG_INPUTS_SINGLE)
+        raise refusal(errors.WRONG_INPUTS_SINGLE)
     # A graph exported at a fixed size can only take images of that size.
     size = info.config.get("size")
     if isinstance(size, list) and list(size) != [challenge.resolution, challenge.resolution]:
         found, expected = "×".join(map(str, size)), f"{challenge.resolution}×{challenge.resolution}"
-        message = WRONG_RESOLUTION.format(found=found, expected=expected)
-        raise ApplicationError("bad_input_signature", message)
+        raise refusal(errors.WRONG_RESOLUTION, found=found, expected=expected)
     return info

@@ -21,7 +21,7 @@ from competitions.tabs import TABS
 from config.errors import ApplicationError
 from config.parsing import query_int
 from config.redirects import redirect_back
-from config.uploads import upload_too_large_message
+from config.uploads import upload_too_large
 from models.architectures import Inputs, architectures
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP
 from scoring.models import Leaderboard, Result
@@ -47,7 +47,7 @@ def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
         phases=[phase.name for phase in phases],
     )
     if getattr(request, "upload_too_large", None):
-        form.add_error("checkpoint", upload_too_large_message(request.upload_too_large))
+        form.add_error("checkpoint", upload_too_large(request.upload_too_large).message)
     elif request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["checkpoint"]
         try:

@@ -16,10 +16,9 @@ from competitions.bundles.archive import BundleLimits
 from competitions.bundles.errors import BundleError
 from competitions.bundles.images import PreparedImage, Progress
 from competitions.bundles.manifest import Manifest, PhaseSpec, bundle_field_error
-from competitions.bundles.prepare import SLUG_TAKEN, PreparedBundle, bundle_prepare
+from competitions.bundles.prepare import PreparedBundle, bundle_prepare
 
 __all__ = [
-    "SLUG_TAKEN",
     "BundleError",
     "BundleLimits",
     "Manifest",

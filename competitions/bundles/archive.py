@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from competitions.bundles import errors
 from competitions.bundles.errors import BundleError
 
 MANIFEST_NAME = "challenge.toml"
@@ -38,22 +39,6 @@ ARCHIVE_MAGIC = (
 )
 # Files that archivers and desktops add on their own; skipped, though still counted.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-
-NOT_A_BUNDLE = "{name} is neither a zip archive nor a folder."
-CORRUPT_ZIP = "The zip archive is damaged and cannot be read ({detail})."
-ENCRYPTED = "{path}: encrypted zip entries are not supported."
-ABSOLUTE_PATH = "{path}: absolute paths are not allowed in a bundle."
-TRAVERSAL = "{path}: paths that climb out of the bundle ('..') are not allowed."
-SYMLINK = "{path}: symbolic links are not allowed in a bundle."
-SPECIAL_FILE = "{path}: only plain files and folders are allowed in a bundle."
-NESTED_ARCHIVE = "{path}: archives inside the bundle are not allowed; unpack them first."
-TOO_MANY_FILES = "The bundle holds more than {limit:,} files."
-TOO_MANY_BYTES = "The bundle holds more than {limit:,} bytes of files once unpacked."
-SIZE_MISMATCH = "{path}: the entry is larger than its zip header says."
-DUPLICATE_PATH = "{path}: the zip holds this path twice."
-MISSING_MANIFEST = "The bundle has no challenge.toml at its top level."
-UNREADABLE = "{path}: the file cannot be read ({detail})."
-UNSUPPORTED_ZIP = "{path}: the zip entry is stored in a way that cannot be read ({detail})."
 
 
 @dataclass(frozen=True)
@@ -89,7 +74,7 @@ def bundle_entries(source: Path, limits: BundleLimits) -> Iterator[list[Entry]]:
     A zip stays open while its entries are in use: they are read one at a time, when needed.
     """
     if source.is_symlink():
-        raise BundleError("bundle_symlink", SYMLINK.format(path=source.name))
+        raise BundleError.of(errors.SYMLINK, path=source.name)
     if source.is_dir():
         yield _folder_entries(source, limits)
         return
@@ -98,9 +83,9 @@ def bundle_entries(source: Path, limits: BundleLimits) -> Iterator[list[Entry]]:
             with zipfile.ZipFile(source) as archive:
                 yield _zip_entries(archive, limits)
         except zipfile.BadZipFile as error:
-            raise BundleError("bundle_corrupt", CORRUPT_ZIP.format(detail=error)) from error
+            raise BundleError.of(errors.CORRUPT_ZIP, detail=error) from error
         return
-    raise BundleError("bundle_not_a_bundle", NOT_A_BUNDLE.format(name=source.name))
+    raise BundleError.of(errors.NOT_A_BUNDLE, name=source.name)
 
 
 def _zip_entries(archive: zipfile.ZipFile, limits: BundleLimits) -> list[Entry]:
@@ -111,13 +96,13 @@ def _zip_entries(archive: zipfile.ZipFile, limits: BundleLimits) -> list[Entry]:
         path = safe_relative_path(info.filename)
         mode = info.external_attr >> 16
         if info.create_system == 3 and stat.S_ISLNK(mode):
-            raise BundleError("bundle_symlink", SYMLINK.format(path=info.filename))
+            raise BundleError.of(errors.SYMLINK, path=info.filename)
         if info.is_dir():
             continue
         if info.flag_bits & 0x1:
-            raise BundleError("bundle_encrypted", ENCRYPTED.format(path=info.filename))
+            raise BundleError.of(errors.ENCRYPTED, path=info.filename)
         if path in seen:
-            raise BundleError("bundle_duplicate_path", DUPLICATE_PATH.format(path=path))
+            raise BundleError.of(errors.DUPLICATE_PATH, path=path)
         seen.add(path)
         total += info.file_size
         _check_limits(len(entries) + 1, total, limits)
@@ -134,14 +119,14 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[],
                 data = handle.read(info.file_size + 1)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError) as error:
             # zlib and lzma report damaged data with their own exception types.
-            raise BundleError("bundle_corrupt", CORRUPT_ZIP.format(detail=error)) from error
+            raise BundleError.of(errors.CORRUPT_ZIP, detail=error) from error
         except NotImplementedError as error:
             # An encryption or compression method zipfile does not implement.
-            raise BundleError(
-                "bundle_unsupported_zip", UNSUPPORTED_ZIP.format(path=info.filename, detail=error)
+            raise BundleError.of(
+                errors.UNSUPPORTED_ZIP, path=info.filename, detail=error
             ) from error
         if len(data) > info.file_size:
-            raise BundleError("bundle_corrupt", SIZE_MISMATCH.format(path=info.filename))
+            raise BundleError.of(errors.SIZE_MISMATCH, path=info.filename)
         return data
 
     return read
@@ -156,11 +141,11 @@ def _folder_entries(root: Path, limits: BundleLimits) -> list[Entry]:
             relative = full.relative_to(root).as_posix()
             mode = full.lstat().st_mode
             if stat.S_ISLNK(mode):
-                raise BundleError("bundle_symlink", SYMLINK.format(path=relative))
+                raise BundleError.of(errors.SYMLINK, path=relative)
             if stat.S_ISDIR(mode):
                 continue
             if not stat.S_ISREG(mode):
-                raise BundleError("bundle_special_file", SPECIAL_FILE.format(path=relative))
+                raise BundleError.of(errors.SPECIAL_FILE, path=relative)
             size = full.lstat().st_size
             total += size
             _check_limits(len(entries) + 1, total, limits)
@@ -176,9 +161,7 @@ def _file_reader(full: Path, relative: str) -> Callable[[], bytes]:
             return full.read_bytes()
         except OSError as error:
             # Unreadable (permissions), or gone since it was listed.
-            raise BundleError(
-                "bundle_unreadable", UNREADABLE.format(path=relative, detail=error.strerror)
-            ) from error
+            raise BundleError.of(errors.UNREADABLE, path=relative, detail=error.strerror) from error
 
     return read
 
@@ -187,18 +170,18 @@ def safe_relative_path(name: str) -> PurePosixPath:
     """Refuse absolute and climbing paths; Windows separators count as separators."""
     normalised = name.replace("\\", "/")
     if normalised.startswith("/") or re.match(r"^[A-Za-z]:", normalised):
-        raise BundleError("bundle_absolute_path", ABSOLUTE_PATH.format(path=name))
+        raise BundleError.of(errors.ABSOLUTE_PATH, path=name)
     parts = [part for part in normalised.split("/") if part not in ("", ".")]
     if ".." in parts:
-        raise BundleError("bundle_path_traversal", TRAVERSAL.format(path=name))
+        raise BundleError.of(errors.TRAVERSAL, path=name)
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
 def _check_limits(count: int, total_bytes: int, limits: BundleLimits) -> None:
     if count > limits.max_files:
-        raise BundleError("bundle_too_many_files", TOO_MANY_FILES.format(limit=limits.max_files))
+        raise BundleError.of(errors.TOO_MANY_FILES, limit=limits.max_files)
     if total_bytes > limits.max_bytes:
-        raise BundleError("bundle_too_large", TOO_MANY_BYTES.format(limit=limits.max_bytes))
+        raise BundleError.of(errors.TOO_MANY_BYTES, limit=limits.max_bytes)
 
 
 def _is_junk(path: PurePosixPath) -> bool:
@@ -212,7 +195,7 @@ def strip_common_root(entries: list[Entry]) -> dict[PurePosixPath, Entry]:
     """
     for entry in entries:
         if entry.path.suffix.lower() in ARCHIVE_SUFFIXES:
-            raise BundleError("bundle_nested_archive", NESTED_ARCHIVE.format(path=entry.path))
+            raise BundleError.of(errors.NESTED_ARCHIVE, path=entry.path)
     files = [entry for entry in entries if not _is_junk(entry.path)]
     paths = {entry.path for entry in files}
     if PurePosixPath(MANIFEST_NAME) not in paths:
@@ -225,7 +208,7 @@ def strip_common_root(entries: list[Entry]) -> dict[PurePosixPath, Entry]:
             ]
             paths = {entry.path for entry in files}
         if PurePosixPath(MANIFEST_NAME) not in paths:
-            raise BundleError("bundle_missing_manifest", MISSING_MANIFEST)
+            raise BundleError.of(errors.MISSING_MANIFEST)
     return {entry.path: entry for entry in files}
 
 
@@ -233,5 +216,5 @@ def read_checked(entry: Entry) -> bytes:
     """An entry's bytes, refused if they are an archive, whatever the file is called."""
     data = entry.read()
     if data.startswith(ARCHIVE_MAGIC):
-        raise BundleError("bundle_nested_archive", NESTED_ARCHIVE.format(path=entry.path))
+        raise BundleError.of(errors.NESTED_ARCHIVE, path=entry.path)
     return data

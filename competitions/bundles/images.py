@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from competitions.bundles import errors
 from competitions.bundles.archive import BundleLimits, Entry, read_checked
 from competitions.bundles.errors import BundleError
 from competitions.imaging import ACCEPTED_SUFFIXES, ImageRejected, normalise_image
@@ -32,14 +33,6 @@ MIN_IMAGES = {
     ("style", "hidden"): 0,
     ("negative", "hidden"): 0,
 }
-
-STRAY_FILE = (
-    "{path}: images go in content/public/, content/hidden/, style/public/, style/hidden/ or "
-    "negatives/."
-)
-NOT_IMAGE_NAME = "{path}: only image files (JPEG, PNG, WebP, BMP, GIF, TIFF) belong here."
-TOO_FEW_IMAGES = "{folder}/ needs at least {minimum} image(s); the bundle has {count}."
-DUPLICATE_IMAGE = "{path}: the same image as {other} (after normalisation)."
 
 # Called with the number of images prepared so far and the number in the bundle.
 Progress = Callable[[int, int], None]
@@ -75,9 +68,8 @@ def images_prepare(
     for folder, minimum in MIN_IMAGES.items():
         count = sum(1 for key, _ in wanted if key == folder)
         if count < minimum:
-            raise BundleError(
-                "bundle_too_few_images",
-                TOO_FEW_IMAGES.format(folder="/".join(folder), minimum=minimum, count=count),
+            raise BundleError.of(
+                errors.TOO_FEW_IMAGES, folder="/".join(folder), minimum=minimum, count=count
             )
     prepared: list[PreparedImage] = []
     first_seen: dict[tuple[str, str], str] = {}
@@ -93,9 +85,7 @@ def images_prepare(
             raise BundleError(error.code, error.message) from error
         other = first_seen.setdefault((kind, image.sha256), str(entry.path))
         if other != str(entry.path):
-            raise BundleError(
-                "bundle_duplicate_image", DUPLICATE_IMAGE.format(path=entry.path, other=other)
-            )
+            raise BundleError.of(errors.DUPLICATE_IMAGE, path=entry.path, other=other)
         temp_path = workdir / f"{index:06d}.png"
         temp_path.write_bytes(image.png)
         prepared.append(
@@ -128,8 +118,8 @@ def _image_entries(
         else:
             continue
         if len(path.parts) != depth or folder not in IMAGE_FOLDERS:
-            raise BundleError("bundle_stray_file", STRAY_FILE.format(path=path))
+            raise BundleError.of(errors.STRAY_FILE, path=path)
         if path.suffix.lower() not in ACCEPTED_SUFFIXES:
-            raise BundleError("bundle_not_an_image", NOT_IMAGE_NAME.format(path=path))
+            raise BundleError.of(errors.NOT_IMAGE_NAME, path=path)
         wanted.append((folder, files[path]))
     return wanted

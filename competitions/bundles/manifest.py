@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
+from competitions.bundles import errors
 from competitions.bundles.archive import (
     MANIFEST_NAME,
     Entry,
@@ -51,25 +52,9 @@ PHASE_KEYS = frozenset({"name", "starts_at", "ends_at", *Phase.LIMIT_FIELDS})
 # The longest value quoted back in a message; a 1 MB title is not repeated in full.
 QUOTED_VALUE_MAX_CHARS = 80
 
-BAD_TOML = "challenge.toml is not valid TOML: {detail}."
-UNKNOWN_KEYS = "challenge.toml: unknown key(s) {keys}{where}."
-MISSING_KEY = "challenge.toml: `{key}` is required{where}."
-BAD_VALUE = "challenge.toml: `{key}`{where} {problem} (got {value})."
 INVALID_FIELD = "challenge.toml: `{key}`{where}: {problem}"
 INVALID_ENTRY = "challenge.toml{where}: {problem}"
-TEXT_TOO_LONG = (
-    "challenge.toml: `{key}` is {length:,} characters long; the limit is {limit:,}. "
-    "Shorten it, or move what is not needed to take part elsewhere."
-)
-TEXT_FILE_TOO_LARGE = (
-    "challenge.toml: `{key}` names {path}, a file of {size:,} bytes: far more than the "
-    "{limit:,} characters the text may have."
-)
-MANIFEST_TOO_LARGE = "challenge.toml is {size:,} bytes; the limit is {limit:,}."
-TOML_TOO_DEEP = "challenge.toml nests arrays or tables too deeply to be read."
 DATE_OUT_OF_RANGE = "is outside the dates this site can store (years 1 to 9999 in UTC)"
-MISSING_TEXT_FILE = "challenge.toml: `{key}` names the file {value!r}, which is not in the bundle."
-NOT_UTF8 = "{path}: text files must be UTF-8."
 
 
 @dataclass(frozen=True)
@@ -101,19 +86,17 @@ def manifest_parse(files: dict[PurePosixPath, Entry]) -> Manifest:
     entry = files[PurePosixPath(MANIFEST_NAME)]
     limit = _manifest_max_bytes()
     if entry.size > limit:
-        raise BundleError(
-            "bundle_invalid_manifest", MANIFEST_TOO_LARGE.format(size=entry.size, limit=limit)
-        )
+        raise BundleError.of(errors.MANIFEST_TOO_LARGE, size=entry.size, limit=limit)
     raw_bytes = read_checked(entry)
     try:
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise BundleError("bundle_invalid_manifest", NOT_UTF8.format(path=MANIFEST_NAME)) from error
+        raise BundleError.of(errors.NOT_UTF8, path=MANIFEST_NAME) from error
     except tomllib.TOMLDecodeError as error:
-        raise BundleError("bundle_invalid_toml", BAD_TOML.format(detail=error)) from error
+        raise BundleError.of(errors.BAD_TOML, detail=error) from error
     except RecursionError as error:
         # tomllib parses nested arrays and inline tables recursively.
-        raise BundleError("bundle_invalid_toml", TOML_TOO_DEEP) from error
+        raise BundleError.of(errors.TOML_TOO_DEEP) from error
     _reject_unknown(raw, TOP_LEVEL_KEYS, where="")
     slug = _required(raw, "slug", str, where="")
     longest = _max_length(Challenge, "slug")
@@ -232,9 +215,7 @@ def _text_or_file(raw: dict[str, Any], key: str, files: dict[PurePosixPath, Entr
     text = _text_or_file_read(raw, key, files)
     limit = settings.ATELIER_MARKDOWN_MAX_CHARS
     if len(text) > limit:
-        raise BundleError(
-            "bundle_text_too_long", TEXT_TOO_LONG.format(key=key, length=len(text), limit=limit)
-        )
+        raise BundleError.of(errors.TEXT_TOO_LONG, key=key, length=len(text), limit=limit)
     return text
 
 
@@ -251,30 +232,29 @@ def _text_or_file_read(raw: dict[str, Any], key: str, files: dict[PurePosixPath,
     path = safe_relative_path(candidate)
     entry = files.get(path)
     if entry is None:
-        raise BundleError("bundle_missing_file", MISSING_TEXT_FILE.format(key=key, value=candidate))
+        raise BundleError.of(errors.MISSING_TEXT_FILE, key=key, value=candidate)
     limit = settings.ATELIER_MARKDOWN_MAX_CHARS
     if entry.size > 4 * limit:
         # More bytes than the longest text can take in UTF-8: refused before it is read.
-        raise BundleError(
-            "bundle_text_too_long",
-            TEXT_FILE_TOO_LARGE.format(key=key, path=path, size=entry.size, limit=limit),
+        raise BundleError.of(
+            errors.TEXT_FILE_TOO_LARGE, key=key, path=path, size=entry.size, limit=limit
         )
     try:
         return read_checked(entry).decode("utf-8")
     except UnicodeDecodeError as error:
-        raise BundleError("bundle_invalid_manifest", NOT_UTF8.format(path=path)) from error
+        raise BundleError.of(errors.NOT_UTF8, path=path) from error
 
 
 def _reject_unknown(raw: dict[str, Any], known: frozenset[str], *, where: str) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
         keys = ", ".join(f"`{key}`" for key in unknown)
-        raise BundleError("bundle_invalid_manifest", UNKNOWN_KEYS.format(keys=keys, where=where))
+        raise BundleError.of(errors.UNKNOWN_KEYS, keys=keys, where=where)
 
 
 def _required(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], *, where: str) -> Any:
     if key not in raw:
-        raise BundleError("bundle_invalid_manifest", MISSING_KEY.format(key=key, where=where))
+        raise BundleError.of(errors.MISSING_KEY, key=key, where=where)
     return _typed(raw[key], key, kind, where)
 
 
@@ -307,10 +287,7 @@ def _bad(key: str, value: Any, problem: str, *, where: str = "") -> NoReturn:
     quoted = repr(value)
     if len(quoted) > QUOTED_VALUE_MAX_CHARS:
         quoted = f"{quoted[: QUOTED_VALUE_MAX_CHARS - 1]}…"
-    raise BundleError(
-        "bundle_invalid_manifest",
-        BAD_VALUE.format(key=key, where=where, problem=problem, value=quoted),
-    )
+    raise BundleError.of(errors.BAD_VALUE, key=key, where=where, problem=problem, value=quoted)
 
 
 def bundle_field_error(error: ValidationError, *, where: str = "") -> BundleError:
@@ -326,4 +303,4 @@ def bundle_field_error(error: ValidationError, *, where: str = "") -> BundleErro
         for key, messages in error.message_dict.items()
         for message in messages
     ]
-    return BundleError("bundle_invalid_manifest", " ".join(problems))
+    return BundleError.of(errors.MODEL_REFUSED, problems=" ".join(problems))

@@ -8,13 +8,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from competitions.bundles import errors
 from competitions.bundles.archive import BundleLimits, bundle_entries, strip_common_root
 from competitions.bundles.errors import BundleError
 from competitions.bundles.images import PreparedImage, Progress, images_prepare
 from competitions.bundles.manifest import Manifest, manifest_parse
 from competitions.selectors import challenge_slug_taken
-
-SLUG_TAKEN = "A challenge with the slug {slug!r} already exists."
 
 
 @dataclass
@@ -39,7 +38,7 @@ def bundle_prepare(
         files = strip_common_root(entries)
         manifest = manifest_parse(files)
         if challenge_slug_taken(manifest.slug):
-            raise BundleError("bundle_slug_taken", SLUG_TAKEN.format(slug=manifest.slug))
+            raise BundleError.of(errors.SLUG_TAKEN, slug=manifest.slug)
         prepared = PreparedBundle(manifest=manifest)
         prepared.images = images_prepare(
             files,

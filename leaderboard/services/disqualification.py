@@ -7,14 +7,13 @@ import logging
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from config.errors import ApplicationError
+from config.errors import refusal
+from leaderboard import errors
 from leaderboard.models import Disqualification
 from leaderboard.services.boards import submission_boards_refresh
 from submissions.models import Submission
 
 logger = logging.getLogger(__name__)
-
-ALREADY_DISQUALIFIED = "This submission is already disqualified."
 
 
 @transaction.atomic
@@ -23,7 +22,7 @@ def submission_disqualify(
 ) -> Disqualification:
     """Take a submission off the leaderboards for good, telling its participant why."""
     if Disqualification.objects.filter(submission=submission).exists():
-        raise ApplicationError("already_disqualified", ALREADY_DISQUALIFIED)
+        raise refusal(errors.ALREADY_DISQUALIFIED)
     disqualification = Disqualification(submission=submission, reason=reason.strip(), decided_by=by)
     disqualification.full_clean()
     disqualification.save()

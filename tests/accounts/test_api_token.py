@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from accounts.services import TOKEN_EXISTS
+from accounts import errors
 from accounts.views import TOKEN_REVOKED
 from tests.api.conftest import token_client
 
@@ -49,7 +49,7 @@ def test_a_second_create_is_refused_and_keeps_the_key(web, participant) -> None:
     web.post(reverse("api_token"), {"action": "create"})
     key = Token.objects.get(user=participant).key
     again = page(web, {"action": "create"}).content.decode()
-    assert TOKEN_EXISTS in again
+    assert errors.TOKEN_EXISTS[1] in again
     assert key not in again
     assert Token.objects.get(user=participant).key == key
 

@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from accounts.services import EMAIL_TAKEN
+from accounts import errors
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_sign_up_refuses_a_used_email(client: Client) -> None:
             "password2": NEW_PASSWORD,
         },
     )
-    assert EMAIL_TAKEN in response.content.decode()
+    assert errors.EMAIL_TAKEN[1] in response.content.decode()
     assert not get_user_model().objects.filter(username="second").exists()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from competitions import errors
 from competitions.models import Challenge, Participation
-from competitions.services import JOIN_CLOSED, JOIN_RULES
 from tests.api.conftest import token_client
 from tests.factories import make_challenge
 
@@ -117,7 +117,10 @@ def test_joining_without_accepting_the_rules_is_refused(challenge, participant) 
     url = reverse("api_challenge_join", args=[challenge.slug])
     response = token_client(participant).post(url, {"accept_rules": False}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"error_code": "join_rules_not_accepted", "detail": JOIN_RULES}
+    assert response.json() == {
+        "error_code": "join_rules_not_accepted",
+        "detail": errors.JOIN_RULES[1],
+    }
     missing = token_client(participant).post(url, {}, format="json")
     assert missing.status_code == 400
     assert "accept_rules" in missing.json()["fields"]
@@ -141,7 +144,7 @@ def test_joining_needs_an_account_and_an_open_challenge(organizer, challenge) ->
     closed = token_client(organizer).post(
         reverse("api_challenge_join", args=["draft"]), {"accept_rules": True}, format="json"
     )
-    assert closed.json() == {"error_code": "join_closed", "detail": JOIN_CLOSED}
+    assert closed.json() == {"error_code": "join_closed", "detail": errors.JOIN_CLOSED[1]}
 
 
 def test_a_wrong_token_is_refused_not_treated_as_anonymous(challenge) -> None:

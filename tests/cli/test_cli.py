@@ -25,8 +25,9 @@ import atelier_cli
 from competitions.models import Challenge
 from competitions.services import participation_join
 from scoring.models import ScoringProfile
+from submissions import errors
 from submissions.models import Submission
-from submissions.services import NOT_PARTICIPANT, submission_create
+from submissions.services import submission_create
 from tests.cli.conftest import CONSOLE_SCRIPT, ROOT, run_cli
 from tests.factories import make_challenge
 from tests.submissions.processes import Celery, celery_like_make_demo
@@ -135,7 +136,7 @@ def test_refusal_by_the_service_shows_its_code_and_sentence(
         str(tiny_checkpoint), env=env,
     )  # fmt: skip
     assert result.returncode == atelier_cli.EXIT_REFUSED == 4
-    assert f"error: not_a_participant: {NOT_PARTICIPANT} (HTTP 400)" in result.stderr
+    assert f"error: not_a_participant: {errors.NOT_PARTICIPANT[1]} (HTTP 400)" in result.stderr
     assert result.stdout == ""
 
 

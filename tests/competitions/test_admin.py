@@ -11,10 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from competitions.bundles.archive import MISSING_MANIFEST
-from competitions.imaging import NOT_AN_IMAGE
+from competitions import errors
+from competitions.bundles import errors as bundle_errors
 from competitions.models import MARKDOWN_TOO_LONG, Challenge, ChallengeImage, Participation
-from competitions.services import RESOLUTION_LOCKED, participation_join
+from competitions.services import participation_join
 from tests.competitions.bundle_helpers import good_bundle_files, write_zip
 from tests.factories import UserFactory, image_bytes, make_challenge
 
@@ -193,7 +193,7 @@ def test_resolution_is_locked_once_images_exist(challenge: Challenge, organizer)
     )
     response = client.post(url, data)
     assert response.status_code == 200
-    assert RESOLUTION_LOCKED in response.content.decode()
+    assert errors.RESOLUTION_LOCKED[1] in response.content.decode()
     challenge.refresh_from_db()
     assert challenge.resolution == 32
 
@@ -224,7 +224,7 @@ def test_admin_refuses_a_bad_image_with_its_name(challenge: Challenge, organizer
         },
     )
     assert response.status_code == 200
-    assert NOT_AN_IMAGE.format(name="notes.png") in response.content.decode()
+    assert errors.NOT_AN_IMAGE[1].format(name="notes.png") in response.content.decode()
     assert ChallengeImage.objects.count() == before
 
 
@@ -271,7 +271,10 @@ def test_bad_bundle_upload_shows_the_reason_and_imports_nothing(tmp_path: Path, 
         {"bundle": io.BytesIO(archive.read_bytes())},
     )
     assert response.status_code == 200
-    assert f"{MISSING_MANIFEST} [bundle_missing_manifest]" in response.content.decode()
+    assert (
+        f"{bundle_errors.MISSING_MANIFEST[1]} [bundle_missing_manifest]"
+        in response.content.decode()
+    )
     assert not Challenge.objects.exists()
 
 

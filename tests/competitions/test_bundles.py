@@ -14,31 +14,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from competitions.bundles import SLUG_TAKEN, BundleError, BundleLimits
-from competitions.bundles.archive import (
-    ABSOLUTE_PATH,
-    MISSING_MANIFEST,
-    NESTED_ARCHIVE,
-    NOT_A_BUNDLE,
-    SYMLINK,
-    TOO_MANY_BYTES,
-    TOO_MANY_FILES,
-    TRAVERSAL,
-    UNSUPPORTED_ZIP,
-)
-from competitions.bundles.images import (
-    DUPLICATE_IMAGE,
-    NOT_IMAGE_NAME,
-    STRAY_FILE,
-    TOO_FEW_IMAGES,
-)
-from competitions.bundles.manifest import (
-    MANIFEST_TOO_LARGE,
-    QUOTED_VALUE_MAX_CHARS,
-    TEXT_FILE_TOO_LARGE,
-    TEXT_TOO_LONG,
-    TOML_TOO_DEEP,
-)
+from competitions.bundles import BundleError, BundleLimits, errors
+from competitions.bundles.manifest import QUOTED_VALUE_MAX_CHARS
 from competitions.models import Challenge, ChallengeImage, Phase
 from competitions.services import challenge_bundle_import
 from config.markdown import PARAGRAPH_MAX_CHARS, PARAGRAPH_TOO_LONG
@@ -166,7 +143,7 @@ def test_zip_slip_is_refused(tmp_path: Path) -> None:
     add_raw_entry(source, "content/public/../../../evil.png", image_bytes(1))
     error = refused(source)
     assert error.code == "bundle_path_traversal"
-    assert error.message == TRAVERSAL.format(path="content/public/../../../evil.png")
+    assert error.message == errors.TRAVERSAL[1].format(path="content/public/../../../evil.png")
     assert_nothing_imported()
     assert not (tmp_path.parent / "evil.png").exists()
 
@@ -177,7 +154,7 @@ def test_absolute_paths_are_refused(tmp_path: Path, name: str) -> None:
     add_raw_entry(source, name, b"x")
     error = refused(source)
     assert error.code == "bundle_absolute_path"
-    assert error.message == ABSOLUTE_PATH.format(path=name)
+    assert error.message == errors.ABSOLUTE_PATH[1].format(path=name)
     assert_nothing_imported()
 
 
@@ -186,7 +163,7 @@ def test_symlink_in_zip_is_refused(tmp_path: Path) -> None:
     add_symlink_entry(source, "content/public/passwd.png", "/etc/passwd")
     error = refused(source)
     assert error.code == "bundle_symlink"
-    assert error.message == SYMLINK.format(path="content/public/passwd.png")
+    assert error.message == errors.SYMLINK[1].format(path="content/public/passwd.png")
     assert_nothing_imported()
 
 
@@ -219,7 +196,7 @@ def test_nested_archive_by_name_is_refused(tmp_path: Path) -> None:
     files["extra/more-images.zip"] = b"PK\x05\x06" + b"\x00" * 18
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_nested_archive"
-    assert error.message == NESTED_ARCHIVE.format(path="extra/more-images.zip")
+    assert error.message == errors.NESTED_ARCHIVE[1].format(path="extra/more-images.zip")
     assert_nothing_imported()
 
 
@@ -240,7 +217,7 @@ def test_too_many_files_is_refused_before_reading(tmp_path: Path) -> None:
     limits = BundleLimits(max_files=5, max_bytes=LIMITS.max_bytes, max_image_pixels=10**7)
     error = refused(source, limits)
     assert error.code == "bundle_too_many_files"
-    assert error.message == TOO_MANY_FILES.format(limit=5)
+    assert error.message == errors.TOO_MANY_FILES[1].format(limit=5)
     assert_nothing_imported()
 
 
@@ -251,7 +228,7 @@ def test_too_many_bytes_is_refused_before_reading(tmp_path: Path) -> None:
     limits = BundleLimits(max_files=100, max_bytes=40_000, max_image_pixels=10**7)
     error = refused(source, limits)
     assert error.code == "bundle_too_large"
-    assert error.message == TOO_MANY_BYTES.format(limit=40_000)
+    assert error.message == errors.TOO_MANY_BYTES[1].format(limit=40_000)
     assert_nothing_imported()
 
 
@@ -260,7 +237,7 @@ def test_missing_manifest_is_refused(tmp_path: Path) -> None:
     del files["challenge.toml"]
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_missing_manifest"
-    assert error.message == MISSING_MANIFEST
+    assert error.message == errors.MISSING_MANIFEST[1]
     assert_nothing_imported()
 
 
@@ -371,7 +348,9 @@ def test_too_few_hidden_images_is_refused(tmp_path: Path) -> None:
     files["content/hidden/only.png"] = image_bytes(99)
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_too_few_images"
-    assert error.message == TOO_FEW_IMAGES.format(folder="content/hidden", minimum=2, count=1)
+    assert error.message == errors.TOO_FEW_IMAGES[1].format(
+        folder="content/hidden", minimum=2, count=1
+    )
     assert_nothing_imported()
 
 
@@ -390,7 +369,7 @@ def test_non_image_in_image_folder_is_refused(tmp_path: Path) -> None:
     files["style/public/notes.txt"] = b"hello"
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_not_an_image"
-    assert error.message == NOT_IMAGE_NAME.format(path="style/public/notes.txt")
+    assert error.message == errors.NOT_IMAGE_NAME[1].format(path="style/public/notes.txt")
     assert_nothing_imported()
 
 
@@ -399,7 +378,7 @@ def test_image_outside_the_four_folders_is_refused(tmp_path: Path) -> None:
     files["content/loose.png"] = image_bytes(3)
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_stray_file"
-    assert error.message == STRAY_FILE.format(path="content/loose.png")
+    assert error.message == errors.STRAY_FILE[1].format(path="content/loose.png")
     assert_nothing_imported()
 
 
@@ -409,7 +388,7 @@ def test_duplicate_image_across_splits_is_refused(tmp_path: Path) -> None:
     files["content/hidden/img-9.png"] = files["content/public/img-0.png"]
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert error.code == "bundle_duplicate_image"
-    assert error.message == DUPLICATE_IMAGE.format(
+    assert error.message == errors.DUPLICATE_IMAGE[1].format(
         path="content/public/img-0.png", other="content/hidden/img-9.png"
     )
     assert_nothing_imported()
@@ -420,7 +399,7 @@ def test_taken_slug_is_refused(tmp_path: Path) -> None:
     before = set(media_files())
     error = refused(write_zip(tmp_path / "b.zip", good_bundle_files()))
     assert error.code == "bundle_slug_taken"
-    assert error.message == SLUG_TAKEN.format(slug="from-bundle")
+    assert error.message == errors.SLUG_TAKEN[1].format(slug="from-bundle")
     assert Challenge.objects.count() == 1
     assert set(media_files()) == before
 
@@ -430,7 +409,7 @@ def test_file_that_is_not_a_zip_is_refused(tmp_path: Path) -> None:
     source.write_text("this is a text file")
     error = refused(source)
     assert error.code == "bundle_not_a_bundle"
-    assert error.message == NOT_A_BUNDLE.format(name="bundle.zip")
+    assert error.message == errors.NOT_A_BUNDLE[1].format(name="bundle.zip")
 
 
 def test_damaged_zip_is_refused(tmp_path: Path) -> None:
@@ -489,7 +468,7 @@ def test_import_challenge_command_reports_the_reason(tmp_path: Path) -> None:
     del files["challenge.toml"]
     with pytest.raises(CommandError) as caught:
         call_command("import_challenge", str(write_zip(tmp_path / "b.zip", files)))
-    assert str(caught.value) == f"{MISSING_MANIFEST} [bundle_missing_manifest]"
+    assert str(caught.value) == f"{errors.MISSING_MANIFEST[1]} [bundle_missing_manifest]"
     assert_nothing_imported()
 
 
@@ -611,7 +590,7 @@ def test_markdown_over_the_limit_is_refused(tmp_path: Path, settings, key: str, 
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert (error.code, error.message) == (
         "bundle_text_too_long",
-        TEXT_TOO_LONG.format(key=key, length=1_001, limit=1_000),
+        errors.TEXT_TOO_LONG[1].format(key=key, length=1_001, limit=1_000),
     )
     assert_nothing_imported()
 
@@ -623,7 +602,7 @@ def test_markdown_file_too_large_is_refused_unread(tmp_path: Path, settings) -> 
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert (error.code, error.message) == (
         "bundle_text_too_long",
-        TEXT_FILE_TOO_LARGE.format(
+        errors.TEXT_FILE_TOO_LARGE[1].format(
             key="description", path="description.md", size=4_001, limit=1_000
         ),
     )
@@ -662,7 +641,7 @@ def test_toml_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     files = good_bundle_files()
     files["challenge.toml"] += b"\nx = " + b"[" * 5_000 + b"]" * 5_000 + b"\n"
     error = refused(write_zip(tmp_path / "b.zip", files))
-    assert (error.code, error.message) == ("bundle_invalid_toml", TOML_TOO_DEEP)
+    assert (error.code, error.message) == ("bundle_invalid_toml", errors.TOML_TOO_DEEP[1])
 
 
 def test_oversized_manifest_is_refused_unread(tmp_path: Path, settings) -> None:
@@ -673,7 +652,7 @@ def test_oversized_manifest_is_refused_unread(tmp_path: Path, settings) -> None:
     error = refused(write_zip(tmp_path / "b.zip", files))
     assert (error.code, error.message) == (
         "bundle_invalid_manifest",
-        MANIFEST_TOO_LARGE.format(size=size, limit=8_000 + 1024 * 1024),
+        errors.MANIFEST_TOO_LARGE[1].format(size=size, limit=8_000 + 1024 * 1024),
     )
 
 
@@ -706,7 +685,7 @@ def test_unsupported_compression_method_is_refused(tmp_path: Path) -> None:
     error = refused(source)
     assert (error.code, error.message) == (
         "bundle_unsupported_zip",
-        UNSUPPORTED_ZIP.format(
+        errors.UNSUPPORTED_ZIP[1].format(
             path="challenge.toml", detail="That compression method is not supported"
         ),
     )

@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from competitions.imaging import (
-    BOMB,
-    NOT_AN_IMAGE,
-    TOO_MANY_PIXELS,
-    TRUNCATED,
-    ImageRejected,
-    normalise_image,
-)
+from competitions import errors
+from competitions.imaging import ImageRejected, normalise_image
 from tests.factories import image_bytes
 
 LIMIT = 1_000_000
@@ -129,7 +123,7 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(ImageRejected) as caught:
         normalise_image(bomb, name="bomb.png", resolution=32, max_pixels=LIMIT)
     assert caught.value.code == "image_too_large"
-    assert caught.value.message == TOO_MANY_PIXELS.format(
+    assert caught.value.message == errors.TOO_MANY_PIXELS[1].format(
         name="bomb.png", width=4_000, height=3_000, limit=LIMIT
     )
 
@@ -140,7 +134,7 @@ def test_bomb_beyond_pillows_own_limit_is_refused_too() -> None:
             png_header_only(100_000, 100_000), name="huge.png", resolution=32, max_pixels=LIMIT
         )
     assert caught.value.code == "image_too_large"
-    assert caught.value.message == BOMB.format(name="huge.png", limit=LIMIT)
+    assert caught.value.message == errors.BOMB[1].format(name="huge.png", limit=LIMIT)
 
 
 def test_truncated_file_is_refused_with_its_name() -> None:
@@ -151,7 +145,7 @@ def test_truncated_file_is_refused_with_its_name() -> None:
     with pytest.raises(ImageRejected) as caught:
         normalise_image(whole[: len(whole) // 2], name="half.jpg", resolution=32, max_pixels=LIMIT)
     assert caught.value.code == "image_corrupt"
-    assert caught.value.message == TRUNCATED.format(name="half.jpg")
+    assert caught.value.message == errors.TRUNCATED[1].format(name="half.jpg")
 
 
 def test_truncated_png_is_refused() -> None:
@@ -176,7 +170,7 @@ def test_non_images_are_refused_with_the_file_name(payload: bytes) -> None:
     with pytest.raises(ImageRejected) as caught:
         normalise_image(payload, name="thing.png", resolution=32, max_pixels=LIMIT)
     assert caught.value.code == "image_not_an_image"
-    assert caught.value.message == NOT_AN_IMAGE.format(name="thing.png")
+    assert caught.value.message == errors.NOT_AN_IMAGE[1].format(name="thing.png")
 
 
 def test_tiny_images_are_refused() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
+from competitions import errors
 from competitions.imaging import normalise_image
 from competitions.models import Challenge, ChallengeImage
 from competitions.services import (
-    NOT_PUBLISHABLE,
     challenge_image_add,
     challenge_image_delete,
     challenge_publish,
@@ -103,7 +103,7 @@ def test_publishing_needs_phases_and_images(organizer) -> None:
     with pytest.raises(ApplicationError) as caught:
         challenge_publish(challenge=challenge)
     assert caught.value.code == "challenge_not_publishable"
-    assert caught.value.message == NOT_PUBLISHABLE.format(
+    assert caught.value.message == errors.NOT_PUBLISHABLE[1].format(
         reasons="it has no phase; content/public needs at least 1 image(s), it has 0; "
         "content/hidden needs at least 2 image(s), it has 1; "
         "style/public needs at least 1 image(s), it has 0"

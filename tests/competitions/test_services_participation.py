@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from competitions import errors
 from competitions.models import Challenge, Participation
-from competitions.services import (
-    JOIN_BANNED,
-    JOIN_CLOSED,
-    JOIN_REJECTED,
-    JOIN_RULES,
-    participation_decide,
-    participation_join,
-)
+from competitions.services import participation_decide, participation_join
 from config.errors import ApplicationError
 from tests.factories import make_challenge
 
@@ -40,7 +34,10 @@ def test_participant_waits_for_approval_where_required(organizer, participant) -
 def test_joining_without_accepting_the_rules_is_refused(challenge: Challenge, participant) -> None:
     with pytest.raises(ApplicationError) as caught:
         participation_join(user=participant, challenge=challenge, accept_rules=False)
-    assert (caught.value.code, caught.value.message) == ("join_rules_not_accepted", JOIN_RULES)
+    assert (caught.value.code, caught.value.message) == (
+        "join_rules_not_accepted",
+        errors.JOIN_RULES[1],
+    )
     assert not Participation.objects.exists()
 
 
@@ -56,12 +53,15 @@ def test_unpublished_challenges_cannot_be_joined(organizer, participant, status:
     challenge = make_challenge(slug=f"c-{status}", organizers=(organizer,), status=status)
     with pytest.raises(ApplicationError) as caught:
         participation_join(user=participant, challenge=challenge, accept_rules=True)
-    assert (caught.value.code, caught.value.message) == ("join_closed", JOIN_CLOSED)
+    assert (caught.value.code, caught.value.message) == ("join_closed", errors.JOIN_CLOSED[1])
 
 
 @pytest.mark.parametrize(
     ("decision", "code", "message"),
-    [("banned", "join_banned", JOIN_BANNED), ("rejected", "join_rejected", JOIN_REJECTED)],
+    [
+        ("banned", "join_banned", errors.JOIN_BANNED[1]),
+        ("rejected", "join_rejected", errors.JOIN_REJECTED[1]),
+    ],
 )
 def test_banned_or_rejected_users_cannot_rejoin(
     challenge: Challenge, organizer, participant, decision: str, code: str, message: str

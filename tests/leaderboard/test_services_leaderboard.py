@@ -10,10 +10,11 @@ import random
 import pytest
 from django.utils import timezone
 
+from competitions import errors as competition_errors
 from competitions.models import Challenge, Participation, Phase
-from competitions.services import NOT_ENDED, participation_decide, phase_hide, phase_reveal
+from competitions.services import participation_decide, phase_hide, phase_reveal
 from config.errors import ApplicationError
-from leaderboard import selectors, services
+from leaderboard import errors, selectors, services
 from leaderboard.models import LeaderboardEntry, LeaderboardSummary
 from leaderboard.services import (
     leaderboard_participant_refresh,
@@ -208,7 +209,7 @@ def test_a_disqualified_submission_never_appears(phase, challenge, organizer) ->
     assert [point[1] for point in summary.history] == [2.0]
     with pytest.raises(ApplicationError) as error:
         submission_disqualify(submission=cheat, reason="again", by=organizer)
-    assert error.value.message == services.ALREADY_DISQUALIFIED
+    assert error.value.message == errors.ALREADY_DISQUALIFIED[1]
 
     submission_requalify(submission=cheat)
     assert board_of(phase)[0] == (1, "ada", "cheat")
@@ -282,7 +283,7 @@ def test_selected_representation_with_and_without_a_selection(phase, challenge) 
     assert [(row[2]) for row in board_of(phase, "public")] == ["q"]
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=best_public, user=ada, selected=True)
-    assert error.value.message == services.SELECT_LIMIT.format(limit=1)
+    assert error.value.message == errors.SELECT_LIMIT[1].format(limit=1)
 
     submission_final_select(submission=best_private, user=ada, selected=False)
     assert [(row[2]) for row in board_of(phase, "private")] == ["p"]
@@ -312,7 +313,7 @@ def test_selection_needs_a_scored_submission(selecting, challenge) -> None:
     submission.refresh_from_db()
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=submission, user=ada, selected=True)
-    assert error.value.message == services.SELECT_NOT_SCORED
+    assert error.value.message == errors.SELECT_NOT_SCORED[1]
 
 
 def test_selection_closes_with_the_phase(selecting, challenge) -> None:
@@ -322,7 +323,7 @@ def test_selection_closes_with_the_phase(selecting, challenge) -> None:
     submission.refresh_from_db()
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=submission, user=ada, selected=False)
-    assert error.value.message == services.SELECT_CLOSED.format(phase="Development")
+    assert error.value.message == errors.SELECT_CLOSED[1].format(phase="Development")
 
 
 def test_selection_is_refused_where_the_phase_does_not_use_it(phase, challenge) -> None:
@@ -330,7 +331,7 @@ def test_selection_is_refused_where_the_phase_does_not_use_it(phase, challenge) 
     submission = scored(phase, ada)
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=submission, user=ada, selected=True)
-    assert error.value.message == services.SELECT_NOT_USED.format(
+    assert error.value.message == errors.SELECT_NOT_USED[1].format(
         phase="Development", representation="best submission"
     )
 
@@ -345,7 +346,7 @@ def test_disqualified_submissions_cannot_be_selected_nor_count(
     submission_disqualify(submission=second, reason="No.", by=organizer)
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=second, user=ada, selected=True)
-    assert error.value.message == services.SELECT_DISQUALIFIED
+    assert error.value.message == errors.SELECT_DISQUALIFIED[1]
     submission_final_select(submission=third, user=ada, selected=True)
     assert [row[2] for row in board_of(selecting)] == [""]
     [entry] = LeaderboardEntry.objects.filter(leaderboard="public")
@@ -356,7 +357,7 @@ def test_baselines_cannot_be_selected(selecting, challenge, organizer) -> None:
     baseline = scored(selecting, organizer, baseline=True)
     with pytest.raises(ApplicationError) as error:
         submission_final_select(submission=baseline, user=organizer, selected=True)
-    assert error.value.message == services.SELECT_BASELINE
+    assert error.value.message == errors.SELECT_BASELINE[1]
 
 
 # --- Revealing the private leaderboard -------------------------------------------------------
@@ -365,7 +366,7 @@ def test_baselines_cannot_be_selected(selecting, challenge, organizer) -> None:
 def test_the_private_leaderboard_is_revealed_only_after_the_phase(phase) -> None:
     with pytest.raises(ApplicationError) as error:
         phase_reveal(phase=phase)
-    assert error.value.message == NOT_ENDED.format(phase="Development")
+    assert error.value.message == competition_errors.NOT_ENDED[1].format(phase="Development")
     assert not phase.private_revealed
 
     phase.ends_at = timezone.now() - dt.timedelta(minutes=1)

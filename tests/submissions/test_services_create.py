@@ -15,7 +15,7 @@ from competitions.models import Challenge, Phase
 from competitions.services import participation_decide, participation_join
 from config.errors import ApplicationError
 from models import errors as model_errors
-from submissions import lifecycle, services
+from submissions import errors
 from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -67,8 +67,9 @@ def test_participant_submission_is_stored_and_described(
 def test_outsiders_pending_and_banned_users_cannot_submit(
     challenge: Challenge, organizer, participant, outsider, tiny_checkpoint: Path
 ) -> None:
-    assert refused("not_a_participant", outsider, challenge, tiny_checkpoint).message == (
-        services.NOT_PARTICIPANT
+    assert (
+        refused("not_a_participant", outsider, challenge, tiny_checkpoint).message
+        == errors.NOT_PARTICIPANT[1]
     )
     participation = participation_join(user=participant, challenge=challenge, accept_rules=True)
     participation_decide(participation=participation, status="banned", decided_by=organizer)
@@ -80,7 +81,7 @@ def test_pending_participant_waits(organizer, participant, tiny_checkpoint: Path
     challenge = make_challenge(slug="curated", organizers=(organizer,), registration="approval")
     participation_join(user=participant, challenge=challenge, accept_rules=True)
     error = refused("participation_pending", participant, challenge, tiny_checkpoint)
-    assert error.message == services.PENDING
+    assert error.message == errors.PENDING[1]
 
 
 def test_closed_phase_refuses(joined: Challenge, participant, tiny_checkpoint: Path) -> None:
@@ -88,11 +89,12 @@ def test_closed_phase_refuses(joined: Challenge, participant, tiny_checkpoint: P
     phase.starts_at = timezone.now() + dt.timedelta(days=1)
     phase.ends_at = timezone.now() + dt.timedelta(days=2)
     phase.save()
-    assert refused("phase_closed", participant, joined, tiny_checkpoint).message == (
-        services.NO_OPEN_PHASE
+    assert (
+        refused("phase_closed", participant, joined, tiny_checkpoint).message
+        == errors.NO_OPEN_PHASE[1]
     )
     error = refused("phase_closed", participant, joined, tiny_checkpoint, phase_name="Development")
-    assert error.message == services.PHASE_NOT_OPEN.format(phase="Development")
+    assert error.message == errors.PHASE_NOT_OPEN[1].format(phase="Development")
     refused("unknown_phase", participant, joined, tiny_checkpoint, phase_name="Final")
 
 
@@ -102,7 +104,7 @@ def test_daily_quota(joined: Challenge, participant, tiny_checkpoint: Path) -> N
     create(participant, joined, tiny_checkpoint)
     error = refused("quota_daily", participant, joined, tiny_checkpoint)
     expected_slot = (first.created_at + dt.timedelta(hours=24)).astimezone(dt.UTC)
-    assert error.message == services.QUOTA_DAILY.format(limit=2, when=expected_slot)
+    assert error.message == errors.QUOTA_DAILY[1].format(limit=2, when=expected_slot)
     # Outside the rolling 24 hours it no longer counts.
     Submission.objects.filter(pk=first.pk).update(
         created_at=timezone.now() - dt.timedelta(hours=25)
@@ -114,12 +116,12 @@ def test_total_and_running_quotas(joined: Challenge, participant, tiny_checkpoin
     Phase.objects.filter(challenge=joined).update(max_running=1, max_total=2)
     first = create(participant, joined, tiny_checkpoint)
     error = refused("quota_running", participant, joined, tiny_checkpoint)
-    assert error.message == services.QUOTA_RUNNING.format(running=1)
+    assert error.message == errors.QUOTA_RUNNING[1].format(running=1)
     Submission.objects.filter(pk=first.pk).update(status="scored")
     create(participant, joined, tiny_checkpoint)
     Submission.objects.update(status="scored")
     assert refused("quota_total", participant, joined, tiny_checkpoint).message == (
-        services.QUOTA_TOTAL.format(limit=2)
+        errors.QUOTA_TOTAL[1].format(limit=2)
     )
 
 
@@ -162,7 +164,7 @@ def test_generator_must_match_the_task_kind(organizer, participant, tiny_checkpo
     challenge.refresh_from_db()
     participation_join(user=participant, challenge=challenge, accept_rules=True)
     error = refused("wrong_inputs", participant, challenge, tiny_checkpoint)
-    assert error.message == services.WRONG_INPUTS_ARBITRARY
+    assert error.message == errors.WRONG_INPUTS_ARBITRARY[1]
 
 
 def test_baselines_are_for_organizers_and_skip_quotas(
@@ -185,7 +187,7 @@ def test_cancel_only_while_active(joined: Challenge, participant, tiny_checkpoin
     with pytest.raises(ApplicationError) as caught:
         submission_cancel(submission=cancelled, by=participant)
     assert caught.value.code == "not_cancellable"
-    assert caught.value.message == lifecycle.NOT_CANCELLABLE.format(status="cancelled")
+    assert caught.value.message == errors.NOT_CANCELLABLE[1].format(status="cancelled")
 
 
 def test_model_error_messages_reach_the_caller_unchanged(
