@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from competitions.models import Challenge, ChallengeImage, Participation
+from competitions.models import Challenge, ChallengeImage, Participation, Phase
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -54,6 +57,12 @@ def challenge_get_visible(*, slug: str, user: AnyUser) -> Challenge:
     if challenge is None:
         raise Http404("No such challenge.")
     return challenge
+
+
+def phases_open(challenge: Challenge, at: dt.datetime | None = None) -> QuerySet[Phase]:
+    """The challenge's phases open for submissions now (or at `at`), earliest start first."""
+    at = at or timezone.now()
+    return challenge.phases.filter(starts_at__lte=at, ends_at__gt=at).order_by("starts_at")
 
 
 def participation_for(*, user: AnyUser, challenge: Challenge) -> Participation | None:

@@ -12,8 +12,9 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from competitions.models import Phase
+from competitions.models import Challenge, Phase
 from competitions.selectors import user_organizes
+from models.architectures import Inputs, architectures
 from scoring.engine.intervals import intervals_read
 from scoring.engine.metrics import METRICS
 from scoring.models import Result
@@ -205,3 +206,25 @@ def final_selections(
             and submission.pk not in disqualified,
         )
     return selections
+
+
+def inputs_wanted(challenge: Challenge) -> Inputs:
+    """What the challenge gives a generator: a content image, or a content and a style image."""
+    if challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE:
+        return Inputs.CONTENT_STYLE
+    return Inputs.CONTENT
+
+
+def architecture_notes(challenge: Challenge) -> list[dict[str, Any]]:
+    """Each architecture the platform can load, and whether it fits this challenge's task:
+    by the inputs it takes, or for a program or graph, by what it says it takes at upload."""
+    wanted = inputs_wanted(challenge)
+    return [
+        {
+            "name": entry.name,
+            "description": entry.description,
+            "takes_style": entry.inputs == Inputs.CONTENT_STYLE,
+            "fits": entry.inputs == wanted or entry.program_format is not None,
+        }
+        for entry in architectures()
+    ]

@@ -18,10 +18,9 @@ from django.utils import timezone
 
 from competitions.errors import BASELINE_ORGANIZERS_ONLY
 from competitions.models import Challenge, Participation, Phase
-from competitions.selectors import user_organizes
+from competitions.selectors import phases_open, user_organizes
 from config.errors import ApplicationError, refusal
 from config.files import files_removed_on_failure
-from models.architectures import Inputs
 from models.checkpoints import SUFFIXES
 from models.errors import ModelError
 from models.loading import CheckpointInfo, CheckpointSpec
@@ -29,7 +28,7 @@ from models.runner import ValidationLimits, validate_in_child
 from submissions import errors
 from submissions.lifecycle import submission_enqueue, submission_log
 from submissions.models import Submission
-from submissions.selectors import QuotaUsage, quota_usage
+from submissions.selectors import QuotaUsage, inputs_wanted, quota_usage
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +118,7 @@ def _phase_for(*, challenge: Challenge, phase_name: str | None) -> Phase:
         if not phase.is_open(now):
             raise refusal(errors.PHASE_NOT_OPEN, phase=phase.name)
         return phase
-    phase = challenge.phases.filter(starts_at__lte=now, ends_at__gt=now).order_by("starts_at")
-    found = phase.last()
+    found = phases_open(challenge, now).last()
     if found is None:
         raise refusal(errors.NO_OPEN_PHASE)
     return found
@@ -165,11 +163,9 @@ def _validate(*, challenge: Challenge, phase: Phase, spec: CheckpointSpec) -> Ch
         info = validate_in_child(spec, limits)
     except ModelError as error:
         raise ApplicationError(str(error.code), error.message) from error
-    wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
-    if wants_style and info.inputs != Inputs.CONTENT_STYLE:
-        raise refusal(errors.WRONG_INPUTS_ARBITRARY)
-    if not wants_style and info.inputs != Inputs.CONTENT:
-        raise refusal(errors.WRONG_INPUTS_SINGLE)
+    if info.inputs != inputs_wanted(challenge):
+        wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
+        raise refusal(errors.WRONG_INPUTS_ARBITRARY if wants_style else errors.WRONG_INPUTS_SINGLE)
     # A graph exported at a fixed size can only take images of that size.
     size = info.config.get("size")
     if isinstance(size, list) and list(size) != [challenge.resolution, challenge.resolution]:

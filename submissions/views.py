@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,23 +11,26 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from competitions.models import Challenge
-from competitions.selectors import challenge_get_visible, participation_for, user_organizes
+from competitions.selectors import (
+    challenge_get_visible,
+    participation_for,
+    phases_open,
+    user_organizes,
+)
 from competitions.tabs import TABS
 from config.errors import ApplicationError
 from config.parsing import query_int
 from config.redirects import redirect_back
 from config.uploads import upload_too_large
-from models.architectures import Inputs, architectures
 from scoring.engine.metrics import METRIC_DIRECTIONS, METRIC_HELP
 from scoring.models import Leaderboard, Result
 from submissions import selectors
 from submissions.forms import SubmissionForm
 from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
+from submissions.selectors import architecture_notes
 from submissions.services import submission_create
 
 SUBMISSIONS_PER_PAGE = 25
@@ -39,8 +41,7 @@ ACCEPTED = "Submission accepted; it is queued for scoring."
 @require_http_methods(["GET", "POST"])
 def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = challenge_get_visible(slug=slug, user=request.user)
-    now = timezone.now()
-    phases = list(challenge.phases.filter(starts_at__lte=now, ends_at__gt=now))
+    phases = list(phases_open(challenge))
     form = SubmissionForm(
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,
@@ -81,29 +82,13 @@ def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
         "phases": phases,
         "usage": usage,
         "is_organizer": user_organizes(request.user, challenge),
-        "architectures": _architecture_notes(challenge),
+        "architectures": architecture_notes(challenge),
     }
     return render(request, "submissions/submit.html", context)
 
 
 def _is_xhr(request: HttpRequest) -> bool:
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
-
-
-def _architecture_notes(challenge: Challenge) -> list[dict[str, Any]]:
-    """Each architecture the platform can load, and whether it fits this challenge's task."""
-    wants_style = challenge.task_kind == Challenge.TaskKind.ARBITRARY_STYLE
-    return [
-        {
-            "name": entry.name,
-            "description": entry.description,
-            "takes_style": entry.inputs == Inputs.CONTENT_STYLE,
-            # A program or graph says itself which inputs it takes.
-            "fits": (entry.inputs == Inputs.CONTENT_STYLE) == wants_style
-            or entry.program_format is not None,
-        }
-        for entry in architectures()
-    ]
 
 
 @login_required
