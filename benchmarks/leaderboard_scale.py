@@ -330,8 +330,10 @@ def run(arguments: argparse.Namespace) -> None:
         f"{'after one result, average rank':<32}{len(average_rank):>8}"
         f"{statistics.median(average_rank):>9.1f}{max(average_rank):>9.1f}"
     )
-    print(f"{'whole phase (rule change)':<32}{len(full):>8}{statistics.median(full):>9.1f}"
-          f"{max(full):>9.1f}")  # fmt: skip
+    print(
+        f"{'whole phase (rule change)':<32}{len(full):>8}{statistics.median(full):>9.1f}"
+        f"{max(full):>9.1f}"
+    )
     most_queries = max(row[1] for row in measured)
     page_p50 = max(row[2] for row in measured if row[0].startswith("page"))
     print(

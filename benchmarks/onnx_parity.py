@@ -62,10 +62,11 @@ def main() -> int:
         hidden, public = public_photos(sorted((realworld / "content").glob("*.jpg")), var / "p")
         challenge = validity_challenge_create(
             slug="parity-candy",
-            images=ChallengeImages(style=[realworld / "styles" / "candy.jpg"], hidden=hidden,
-                                   public=public),
+            images=ChallengeImages(
+                style=[realworld / "styles" / "candy.jpg"], hidden=hidden, public=public
+            ),
             resolution=256,
-        )  # fmt: skip
+        )
         profile = judge_train(challenge=challenge)
         progress(f"judge {profile.judge_status} {profile.judge_error}")
         network = engine.MetricNetwork.random(0, members=3)

@@ -111,9 +111,12 @@ class Processes:
     def start(self, name: str, command: list[str]) -> subprocess.Popen:
         with (self.var / f"{name}.log").open("a") as log:
             process = subprocess.Popen(
-                [sys.executable, *command], cwd=ROOT, env=self.env, stdout=log,
+                [sys.executable, *command],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
                 stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            )
         self.running[name] = process
         return process
 
@@ -341,11 +344,14 @@ class Floor:
         started = time.perf_counter()
         scorers = [
             engine.Scorer(
-                references, self.network, self.judge, gallery_size=0,
+                references,
+                self.network,
+                self.judge,
+                gallery_size=0,
                 frechet_epsilon=self.frechet_epsilon,
             )
             for references in self.references
-        ]  # fmt: skip
+        ]
         stats = RunStats()
         seconds = [0.0] * len(scorers)
         done, before = 0, 0.0
@@ -485,8 +491,10 @@ def measure_latency(processes: Processes, setup: Setup, repeats: int) -> Latency
         latency.pipeline.append(pipeline_once(api, setup.checkpoint))
         logger.warning(
             "repeat %d: floor %.2f s, pipeline %.2f s",
-            repeat + 1, latency.floor[-1], latency.pipeline[-1].total,
-        )  # fmt: skip
+            repeat + 1,
+            latency.floor[-1],
+            latency.pipeline[-1].total,
+        )
     processes.stop_all()
     return latency
 

@@ -57,8 +57,14 @@ def steps_per_second(settings: TrainingSettings, device: str, steps: int) -> flo
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    train(replace(settings, steps=steps + WARMUP), content, styles, device=device, vgg=vgg,
-          progress=progress)  # fmt: skip
+    train(
+        replace(settings, steps=steps + WARMUP),
+        content,
+        styles,
+        device=device,
+        vgg=vgg,
+        progress=progress,
+    )
     timed = stamps[WARMUP - 1 :]
     return (len(timed) - 1) / (timed[-1] - timed[0])
 
@@ -73,15 +79,21 @@ def main() -> None:
         torch.set_num_threads(arguments.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
-    print(f"{'device':<7} {'configuration':<14} {'width':>5} {'px':>4} {'batch':>5} "
-          f"{'steps/s':>8} {'s/step':>7} {'300 steps':>10}")  # fmt: skip
+    print(
+        f"{'device':<7} {'configuration':<14} {'width':>5} {'px':>4} {'batch':>5} "
+        f"{'steps/s':>8} {'s/step':>7} {'300 steps':>10}"
+    )
     for device in devices:
         for label, width, crop, batch in CONFIGURATIONS:
-            settings = TrainingSettings(width=width, crop=crop, batch_size=batch,
-                                        sample_every=10**6, checkpoint_every=10**6)  # fmt: skip
+            settings = TrainingSettings(
+                width=width, crop=crop, batch_size=batch, sample_every=10**6, checkpoint_every=10**6
+            )
             rate = steps_per_second(settings, device, arguments.steps)
-            print(f"{device:<7} {label:<14} {width:>5} {crop:>4} {batch:>5} {rate:>8.2f} "
-                  f"{1 / rate:>7.2f} {300 / rate:>9.0f}s", flush=True)  # fmt: skip
+            print(
+                f"{device:<7} {label:<14} {width:>5} {crop:>4} {batch:>5} {rate:>8.2f} "
+                f"{1 / rate:>7.2f} {300 / rate:>9.0f}s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

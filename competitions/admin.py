@@ -139,9 +139,13 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     readonly_fields = ["status", "published_at", "created_at", "updated_at", "image_sets"]
     filter_horizontal = ["organizers"]
     actions = [
-        "publish", "archive", "reveal_private", "hide_private", "recompute_leaderboards",
+        "publish",
+        "archive",
+        "reveal_private",
+        "hide_private",
+        "recompute_leaderboards",
         "train_baseline",
-    ]  # fmt: skip
+    ]
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "status", "organizers"]}),
         ("Task", {"fields": ["task_kind", "resolution", "public_fraction", "registration"]}),

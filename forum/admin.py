@@ -18,13 +18,30 @@ from forum.models import ForumBan, Post, Thread
 
 @admin.register(Thread)
 class ThreadAdmin(OrganizerScopedAdmin):
-    list_display = ["title", "challenge", "author", "is_announcement", "is_pinned", "is_locked",
-                    "is_hidden", "last_activity_at"]  # fmt: skip
+    list_display = [
+        "title",
+        "challenge",
+        "author",
+        "is_announcement",
+        "is_pinned",
+        "is_locked",
+        "is_hidden",
+        "last_activity_at",
+    ]
     list_filter = ["is_pinned", "is_locked", "is_hidden", OrganizedChallengeFilter]
     search_fields = ["title", "author__username"]
     list_select_related = ["challenge", "author"]
-    fields = ["challenge", "title", "author", "is_announcement", "is_pinned", "is_locked",
-              "is_hidden", "created_at", "last_activity_at"]  # fmt: skip
+    fields = [
+        "challenge",
+        "title",
+        "author",
+        "is_announcement",
+        "is_pinned",
+        "is_locked",
+        "is_hidden",
+        "created_at",
+        "last_activity_at",
+    ]
     readonly_fields = ["challenge", "author", "is_announcement", "created_at", "last_activity_at"]
     actions = ["pin", "unpin", "lock", "unlock", "hide", "unhide"]
 
@@ -79,10 +96,25 @@ class PostAdmin(OrganizerScopedAdmin):
     list_filter = ["is_hidden", "by_organizer"]
     search_fields = ["body_markdown", "author__username", "thread__title"]
     list_select_related = ["thread", "author"]
-    fields = ["thread", "author", "by_organizer", "body_markdown", "is_hidden", "hidden_by",
-              "created_at", "edited_at"]  # fmt: skip
-    readonly_fields = ["thread", "author", "by_organizer", "body_markdown", "hidden_by",
-                       "created_at", "edited_at"]  # fmt: skip
+    fields = [
+        "thread",
+        "author",
+        "by_organizer",
+        "body_markdown",
+        "is_hidden",
+        "hidden_by",
+        "created_at",
+        "edited_at",
+    ]
+    readonly_fields = [
+        "thread",
+        "author",
+        "by_organizer",
+        "body_markdown",
+        "hidden_by",
+        "created_at",
+        "edited_at",
+    ]
     actions = ["hide", "unhide"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

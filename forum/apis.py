@@ -41,8 +41,19 @@ class ThreadSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Thread
-        fields = ["id", "title", "author", "is_announcement", "is_pinned", "is_locked",
-                  "is_hidden", "created_at", "last_activity_at", "post_count", "url"]  # fmt: skip
+        fields = [
+            "id",
+            "title",
+            "author",
+            "is_announcement",
+            "is_pinned",
+            "is_locked",
+            "is_hidden",
+            "created_at",
+            "last_activity_at",
+            "post_count",
+            "url",
+        ]
 
 
 @extend_schema_serializer(component_name="ForumPost")
@@ -52,8 +63,17 @@ class PostSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Post
-        fields = ["id", "thread", "author", "by_organizer", "body_markdown", "body_html",
-                  "is_hidden", "created_at", "edited_at"]  # fmt: skip
+        fields = [
+            "id",
+            "thread",
+            "author",
+            "by_organizer",
+            "body_markdown",
+            "body_html",
+            "is_hidden",
+            "created_at",
+            "edited_at",
+        ]
 
 
 class ThreadListApi(APIView):

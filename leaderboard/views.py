@@ -107,8 +107,11 @@ def _row(
 ) -> dict[str, Any]:
     """What the template shows of an entry, formatted here: a page has hundreds of cells."""
     own = entry.participant_id == user_pk and not entry.is_baseline
-    classes = [name for name, on in (("own", own), ("baseline", entry.is_baseline),
-                                     ("pinned", pinned)) if on]  # fmt: skip
+    classes = [
+        name
+        for name, on in (("own", own), ("baseline", entry.is_baseline), ("pinned", pinned))
+        if on
+    ]
     return {
         "entry": entry,
         "pinned": pinned,
@@ -188,18 +191,42 @@ def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponse:
     buffer = io.StringIO()
     writer = SafeCSVWriter(buffer)
     writer.writerow(
-        ["rank", "participant", "submission", "is_baseline", "selection", "score", *METRICS,
-         "calibrated", "stale", "submissions", "last_submitted_at",
-         *(f"{name}_{end}" for name in bounded for end in ("low", "high"))]
-    )  # fmt: skip
+        [
+            "rank",
+            "participant",
+            "submission",
+            "is_baseline",
+            "selection",
+            "score",
+            *METRICS,
+            "calibrated",
+            "stale",
+            "submissions",
+            "last_submitted_at",
+            *(f"{name}_{end}" for name in bounded for end in ("low", "high")),
+        ]
+    )
     for row in rows:
         writer.writerow(
-            [row.rank or "", row.participant, row.submission_id, int(row.is_baseline),
-             row.selection, _cell(row.score), *(_cell(row.scores[name]) for name in METRICS),
-             int(row.calibrated), int(row.stale), row.submission_count,
-             row.last_submitted_at.isoformat(),
-             *(_cell(bound) for name in bounded for bound in row.intervals.get(name, (None, None)))]
-        )  # fmt: skip
+            [
+                row.rank or "",
+                row.participant,
+                row.submission_id,
+                int(row.is_baseline),
+                row.selection,
+                _cell(row.score),
+                *(_cell(row.scores[name]) for name in METRICS),
+                int(row.calibrated),
+                int(row.stale),
+                row.submission_count,
+                row.last_submitted_at.isoformat(),
+                *(
+                    _cell(bound)
+                    for name in bounded
+                    for bound in row.intervals.get(name, (None, None))
+                ),
+            ]
+        )
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     name = f"{viewer.challenge.slug}-{slugify(phase.name)}-{board}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -42,14 +42,26 @@ class ScoringProfileForm(forms.ModelForm):
 class ScoringProfileAdmin(OrganizerScopedAdmin):
     form = ScoringProfileForm
     list_display = [
-        "challenge", "judge_status", "heldout_accuracy", "judge_error", "prototypes", "judge_sha",
-    ]  # fmt: skip
+        "challenge",
+        "judge_status",
+        "heldout_accuracy",
+        "judge_error",
+        "prototypes",
+        "judge_sha",
+    ]
     list_select_related = ["challenge"]
     readonly_fields = [
-        "challenge", "judge_status", "judge_error", "judge_check", "judge_sha256",
-        "judge_uploaded", "judge_threshold", "heldout_accuracy", "training_curve",
+        "challenge",
+        "judge_status",
+        "judge_error",
+        "judge_check",
+        "judge_sha256",
+        "judge_uploaded",
+        "judge_threshold",
+        "heldout_accuracy",
+        "training_curve",
         "judge_updated_at",
-    ]  # fmt: skip
+    ]
     actions = ["train_judge"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -106,9 +118,15 @@ class ScoringProfileAdmin(OrganizerScopedAdmin):
             '<svg width="{}" height="{}" role="img" aria-label="loss from {} to {}">'
             '<polyline fill="none" stroke="#8a3ffc" stroke-width="1.5" points="{}"/></svg>'
             "<br>{} steps, loss {} → {}",
-            CURVE_WIDTH, CURVE_HEIGHT, f"{losses[0]:.3f}", f"{losses[-1]:.3f}", points,
-            len(losses), f"{losses[0]:.3f}", f"{losses[-1]:.3f}",
-        )  # fmt: skip
+            CURVE_WIDTH,
+            CURVE_HEIGHT,
+            f"{losses[0]:.3f}",
+            f"{losses[-1]:.3f}",
+            points,
+            len(losses),
+            f"{losses[0]:.3f}",
+            f"{losses[-1]:.3f}",
+        )
 
     def save_model(
         self, request: HttpRequest, obj: ScoringProfile, form: Any, change: bool
@@ -122,8 +140,11 @@ class ScoringProfileAdmin(OrganizerScopedAdmin):
                 self.message_user(request, f"Judge refused: {error.message}", messages.ERROR)
                 return
             else:
-                self.message_user(request, "Judge uploaded; results scored with the old one are "
-                                  "marked stale.", messages.SUCCESS)  # fmt: skip
+                self.message_user(
+                    request,
+                    "Judge uploaded; results scored with the old one are marked stale.",
+                    messages.SUCCESS,
+                )
 
     @admin.action(description="Train the judge again (on the scoring queue)")
     def train_judge(self, request: HttpRequest, queryset: QuerySet) -> None:

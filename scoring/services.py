@@ -55,10 +55,17 @@ def images_load(images: Sequence[ChallengeImage], resolution: int | None = None)
         with default_storage.open(image.file.name, "rb") as handle:
             tensor = engine.png_decode(handle.read())
         if resolution is not None and tuple(tensor.shape[-2:]) != (resolution, resolution):
-            tensor = functional.interpolate(
-                tensor.unsqueeze(0), size=(resolution, resolution), mode="bilinear",
-                antialias=True, align_corners=False,
-            ).squeeze(0).clamp(0, 1)  # fmt: skip
+            tensor = (
+                functional.interpolate(
+                    tensor.unsqueeze(0),
+                    size=(resolution, resolution),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )
+                .squeeze(0)
+                .clamp(0, 1)
+            )
         tensors.append(tensor)
     return torch.stack(tensors)
 

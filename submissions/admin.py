@@ -32,20 +32,50 @@ class SubmissionChallengeFilter(admin.SimpleListFilter):
 class SubmissionAdmin(OrganizerScopedAdmin):
     challenge_lookup = "phase__challenge"
     list_display = [
-        "short_id", "participant", "phase", "architecture", "status", "stage", "attempts",
-        "is_baseline", "created_at",
-    ]  # fmt: skip
+        "short_id",
+        "participant",
+        "phase",
+        "architecture",
+        "status",
+        "stage",
+        "attempts",
+        "is_baseline",
+        "created_at",
+    ]
     list_filter = ["status", SubmissionChallengeFilter, "is_baseline", "architecture"]
     search_fields = ["id", "participant__username", "description", "checkpoint_sha256"]
     list_select_related = ["participant", "phase__challenge"]
     actions = ["rescore", "cancel"]
     readonly_fields = [
-        "id", "phase", "participant", "description", "is_baseline", "selected_for_final",
-        "architecture", "config", "io_range", "checkpoint_name", "checkpoint_format",
-        "checkpoint_sha256", "checkpoint_size", "param_count", "status", "stage", "progress",
-        "error_code", "error_message", "attempts", "worker", "deadline", "heartbeat_at",
-        "enqueued_at", "created_at", "started_at", "finished_at", "worker_log",
-    ]  # fmt: skip
+        "id",
+        "phase",
+        "participant",
+        "description",
+        "is_baseline",
+        "selected_for_final",
+        "architecture",
+        "config",
+        "io_range",
+        "checkpoint_name",
+        "checkpoint_format",
+        "checkpoint_sha256",
+        "checkpoint_size",
+        "param_count",
+        "status",
+        "stage",
+        "progress",
+        "error_code",
+        "error_message",
+        "attempts",
+        "worker",
+        "deadline",
+        "heartbeat_at",
+        "enqueued_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "worker_log",
+    ]
     exclude = ["checkpoint", "log", "scoring_fingerprint"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -75,8 +105,9 @@ class SubmissionAdmin(OrganizerScopedAdmin):
             try:
                 service(submission=submission, by=request.user)
             except ApplicationError as error:
-                self.message_user(request, f"{str(submission.pk)[:8]}: {error.message}",
-                                  messages.WARNING)  # fmt: skip
+                self.message_user(
+                    request, f"{str(submission.pk)[:8]}: {error.message}", messages.WARNING
+                )
             else:
                 done += 1
         if done:

@@ -68,9 +68,11 @@ def quota_usage(
     window = counted.filter(created_at__gt=now - QUOTA_WINDOW)
     oldest = window.order_by("created_at").values_list("created_at", flat=True).first()
     running = Submission.objects.filter(
-        phase=phase, participant=participant, is_baseline=False,
+        phase=phase,
+        participant=participant,
+        is_baseline=False,
         status__in=Submission.ACTIVE_STATUSES,
-    ).count()  # fmt: skip
+    ).count()
     return QuotaUsage(
         daily_used=window.count(),
         daily_limit=phase.max_per_day,

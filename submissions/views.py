@@ -30,7 +30,6 @@ from submissions import selectors
 from submissions.forms import SubmissionForm
 from submissions.lifecycle import submission_cancel
 from submissions.models import Submission
-from submissions.selectors import architecture_notes
 from submissions.services import submission_create
 
 SUBMISSIONS_PER_PAGE = 25
@@ -82,7 +81,7 @@ def challenge_submit(request: HttpRequest, slug: str) -> HttpResponse:
         "phases": phases,
         "usage": usage,
         "is_organizer": user_organizes(request.user, challenge),
-        "architectures": architecture_notes(challenge),
+        "architectures": selectors.architecture_notes(challenge),
     }
     return render(request, "submissions/submit.html", context)
 

@@ -536,9 +536,12 @@ HIDDEN_POST_BODY = "Hidden-post-body-b52d"
 
 def _post(thread: Thread, author: User, body: str, **fields: Any) -> Post:
     return Post.objects.create(
-        thread=thread, author=author, body_markdown=body, body_html=markdown_render_safe(body),
+        thread=thread,
+        author=author,
+        body_markdown=body,
+        body_html=markdown_render_safe(body),
         **fields,
-    )  # fmt: skip
+    )
 
 
 def _build_forum(users: dict[str, User], challenge: Challenge, draft: Challenge) -> dict:
@@ -563,9 +566,13 @@ def _build_forum(users: dict[str, User], challenge: Challenge, draft: Challenge)
     )
     Post.objects.filter(thread=announcement).update(by_organizer=True)
     hidden_post = _post(
-        thread, participant, HIDDEN_POST_BODY, is_hidden=True, hidden_by=organizer,
+        thread,
+        participant,
+        HIDDEN_POST_BODY,
+        is_hidden=True,
+        hidden_by=organizer,
         created_at=long_ago,
-    )  # fmt: skip
+    )
     return {
         "thread": thread,
         "locked": locked,

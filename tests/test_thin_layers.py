@@ -21,8 +21,15 @@ APPS = (
 )
 THIN = ("admin.py", "views.py", "apis.py", "forms.py")
 # Writes to the database through a queryset or a manager, and ways of queueing work.
-WRITES = {"update", "delete", "create", "bulk_create", "bulk_update", "get_or_create",
-          "update_or_create"}  # fmt: skip
+WRITES = {
+    "update",
+    "delete",
+    "create",
+    "bulk_create",
+    "bulk_update",
+    "get_or_create",
+    "update_or_create",
+}
 QUEUEING = {"delay", "apply_async", "send_task", "on_commit"}
 TASK_DECORATORS = {"shared_task", "task"}
 LONGEST_TASK = 30

@@ -71,8 +71,18 @@ def eligible_results(*, phase: Phase) -> QuerySet[Result]:
 def _load(results: QuerySet[Result]) -> _Loaded:
     loaded = _Loaded()
     for row in results.values_list(*_FIELDS):
-        (pk, board, submission_id, participant_id, created_at, is_baseline, selected,
-         description, checkpoint_name, *values) = row  # fmt: skip
+        (
+            pk,
+            board,
+            submission_id,
+            participant_id,
+            created_at,
+            is_baseline,
+            selected,
+            description,
+            checkpoint_name,
+            *values,
+        ) = row
         loaded.by_board[board].append(
             ranking.Scored(
                 submission_id=submission_id,

@@ -102,9 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         network = loss_network(vgg_weights=arguments.vgg_weights, vgg_seed=settings.vgg_seed)
         logger.info(
             "training %s (width %d) on %d photo(s) and %d style image(s), %d steps on %s",
-            settings.architecture, settings.width, len(content), len(style), settings.steps,
+            settings.architecture,
+            settings.width,
+            len(content),
+            len(style),
+            settings.steps,
             device,
-        )  # fmt: skip
+        )
         result = train(
             settings,
             content,
@@ -124,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error ({getattr(error, 'code', 'error')}): {message}", file=sys.stderr)
         return 2
-    logger.info("checkpoint: %s (%s, io_range %s)", result.checkpoint, result.architecture,
-                result.io_range)  # fmt: skip
+    logger.info(
+        "checkpoint: %s (%s, io_range %s)", result.checkpoint, result.architecture, result.io_range
+    )
     return 0
 
 

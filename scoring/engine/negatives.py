@@ -161,9 +161,10 @@ def _cells(size: int, generator: torch.Generator) -> torch.Tensor:
     count = int(torch.randint(12, 120, (), generator=generator))
     centres = torch.rand(count, 2, generator=generator) * size
     rows, columns = torch.meshgrid(
-        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+        torch.arange(size, dtype=torch.float32),
+        torch.arange(size, dtype=torch.float32),
         indexing="ij",
-    )  # fmt: skip
+    )
     points = torch.stack([rows, columns], dim=-1).view(-1, 1, 2)
     distances = (points - centres.view(1, -1, 2)).norm(dim=-1)
     nearest = distances.topk(2, dim=1, largest=False)

@@ -65,10 +65,21 @@ def test_cli_submits_and_waits_for_a_score_from_a_real_worker(
     }
 
     result = run_cli(
-        "submit", "--challenge", "live", "--arch", "transformer_net", str(tiny_checkpoint),
-        "--description", "from the terminal", "--wait", "--timeout", str(SCORED_WITHIN_S),
-        env=env, timeout=SCORED_WITHIN_S + 30, script=True,
-    )  # fmt: skip
+        "submit",
+        "--challenge",
+        "live",
+        "--arch",
+        "transformer_net",
+        str(tiny_checkpoint),
+        "--description",
+        "from the terminal",
+        "--wait",
+        "--timeout",
+        str(SCORED_WITHIN_S),
+        env=env,
+        timeout=SCORED_WITHIN_S + 30,
+        script=True,
+    )
 
     assert result.returncode == 0, result.stderr + celery.logs_tail()
     lines = result.stdout.splitlines()
@@ -132,9 +143,14 @@ def test_refusal_by_the_service_shows_its_code_and_sentence(
 ) -> None:
     env = {**cli_env, "ATELIER_URL": live_server.url, "ATELIER_TOKEN": participant_token}
     result = run_cli(
-        "submit", "--challenge", challenge.slug, "--arch", "transformer_net",
-        str(tiny_checkpoint), env=env,
-    )  # fmt: skip
+        "submit",
+        "--challenge",
+        challenge.slug,
+        "--arch",
+        "transformer_net",
+        str(tiny_checkpoint),
+        env=env,
+    )
     assert result.returncode == atelier_cli.EXIT_REFUSED == 4
     assert f"error: not_a_participant: {errors.NOT_PARTICIPANT[1]} (HTTP 400)" in result.stderr
     assert result.stdout == ""
@@ -145,24 +161,43 @@ def test_unknown_challenge_and_bad_config_are_refused(
 ) -> None:
     env = {**cli_env, "ATELIER_URL": live_server.url, "ATELIER_TOKEN": participant_token}
     result = run_cli(
-        "submit", "--challenge", "no-such-challenge", "--arch", "transformer_net",
-        str(tiny_checkpoint), env=env,
-    )  # fmt: skip
+        "submit",
+        "--challenge",
+        "no-such-challenge",
+        "--arch",
+        "transformer_net",
+        str(tiny_checkpoint),
+        env=env,
+    )
     assert result.returncode == atelier_cli.EXIT_REFUSED
     assert "error: not_found:" in result.stderr
     assert "(HTTP 404)" in result.stderr
 
     result = run_cli(
-        "submit", "--challenge", joined.slug, "--arch", "transformer_net", "--config", "[1]",
-        str(tiny_checkpoint), env=env,
-    )  # fmt: skip
+        "submit",
+        "--challenge",
+        joined.slug,
+        "--arch",
+        "transformer_net",
+        "--config",
+        "[1]",
+        str(tiny_checkpoint),
+        env=env,
+    )
     assert result.returncode == atelier_cli.EXIT_USAGE
     assert "error: config_not_object:" in result.stderr
 
     result = run_cli(
-        "submit", "--challenge", joined.slug, "--arch", "transformer_net", "--phase", "Final",
-        str(tiny_checkpoint), env=env,
-    )  # fmt: skip
+        "submit",
+        "--challenge",
+        joined.slug,
+        "--arch",
+        "transformer_net",
+        "--phase",
+        "Final",
+        str(tiny_checkpoint),
+        env=env,
+    )
     assert result.returncode == atelier_cli.EXIT_REFUSED
     assert "error: unknown_phase: This challenge has no phase called “Final”." in result.stderr
     assert not Submission.objects.exists()
@@ -340,10 +375,23 @@ def test_upload_bar_redraws_in_place_on_a_terminal(
     controller, terminal = pty.openpty()
     try:
         process = subprocess.run(
-            [sys.executable, str(ROOT / "atelier_cli.py"), "submit", "--challenge", joined.slug,
-             "--arch", "transformer_net", str(tiny_checkpoint)],
-            env=env, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(ROOT / "atelier_cli.py"),
+                "submit",
+                "--challenge",
+                joined.slug,
+                "--arch",
+                "transformer_net",
+                str(tiny_checkpoint),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         os.close(terminal)
         terminal = -1
         shown = read_all(controller)

@@ -165,19 +165,34 @@ def truncated_length(handler: Handler) -> None:
 
 # One body that every command reads a wrong type from.
 STRINGS_FOR_NUMBERS = {
-    "id": "s1", "status": "running", "stage": "generating", "progress": "0.5",
-    "challenge": "c", "phase": "p", "board": "public", "count": "1", "pages": "1",
+    "id": "s1",
+    "status": "running",
+    "stage": "generating",
+    "progress": "0.5",
+    "challenge": "c",
+    "phase": "p",
+    "board": "public",
+    "count": "1",
+    "pages": "1",
     "entries": [{"rank": "1", "participant": "p", "scores": {"composite": "0.5"}}],
     "results": [{"id": "s1", "status": "queued", "phase": "p"}],
-}  # fmt: skip
+}
 NUMBERS_FOR_STRINGS = {
-    "id": "s1", "status": "failed", "error_code": 7, "error_message": 8, "challenge": 1,
-    "entries": [{"participant": 2}], "results": [{"id": "s1", "status": "failed", "error_code": 3}],
-}  # fmt: skip
+    "id": "s1",
+    "status": "failed",
+    "error_code": 7,
+    "error_message": 8,
+    "challenge": 1,
+    "entries": [{"participant": 2}],
+    "results": [{"id": "s1", "status": "failed", "error_code": 3}],
+}
 NESTED = {
-    "id": "s1", "status": {"status": {"status": "scored"}}, "challenge": {"a": {"b": {}}},
-    "entries": [[[[{"rank": 1}]]]], "results": [[{"id": "s1"}]],
-}  # fmt: skip
+    "id": "s1",
+    "status": {"status": {"status": "scored"}},
+    "challenge": {"a": {"b": {}}},
+    "entries": [[[[{"rank": 1}]]]],
+    "results": [[{"id": "s1"}]],
+}
 HTML_500 = b"<html><body><h1>Server Error (500)</h1><p>\x1b[2J</p></body></html>"
 
 # Case: (the server's answer, the exit code, the error code it prints).
@@ -231,12 +246,21 @@ def checkpoint(tmp_path: Path) -> Path:
 def commands(checkpoint: Path) -> dict[str, list[str]]:
     """Every command that talks to the server; submit waits, so that it polls as well."""
     return {
-        "submit": ["submit", "--challenge", "c", "--arch", "transformer_net", str(checkpoint),
-                   "--wait", "--timeout", "5"],
+        "submit": [
+            "submit",
+            "--challenge",
+            "c",
+            "--arch",
+            "transformer_net",
+            str(checkpoint),
+            "--wait",
+            "--timeout",
+            "5",
+        ],
         "status": ["status", "s1"],
         "leaderboard": ["leaderboard", "c", "--all-metrics"],
         "submissions": ["submissions", "c"],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -362,10 +386,12 @@ def test_a_redirect_within_the_server_is_followed_with_the_token(environment) ->
 
 def test_server_text_is_shown_without_escape_sequences(environment) -> None:
     failed = {
-        "id": "s1\x1b]0;pwned\x07", "status": "failed", "error_code": "bad\ncode",
+        "id": "s1\x1b]0;pwned\x07",
+        "status": "failed",
+        "error_code": "bad\ncode",
         "error_message": "line one\nerror: fake second line \x1b[31mred\x1b[0m",
         "scores": {"public\x1b[2J": {"composite\r": 0.5}},
-    }  # fmt: skip
+    }
     with Hostile(json_answer(failed)) as server:
         environment(server.url)
         code, stdout, stderr, _ = run_main(["status", "s1"])
@@ -414,9 +440,12 @@ def test_as_a_separate_process_it_ends_in_time_without_a_traceback(
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, str(ROOT / "atelier_cli.py"), "status", "s1"],
-            env={**env, "ATELIER_URL": server.url}, capture_output=True, text=True,
-            timeout=DEADLINE_S + SLACK_S, check=False,
-        )  # fmt: skip
+            env={**env, "ATELIER_URL": server.url},
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S + SLACK_S,
+            check=False,
+        )
         seconds = time.monotonic() - started
     assert result.returncode == exit_code, result.stderr
     assert result.stderr.startswith(f"error: {error_code}: ")
@@ -446,25 +475,39 @@ def api_shapes(
     submission = st.fixed_dictionaries(
         {"id": st.uuids().map(str), "status": st.sampled_from(atelier_cli.STATUSES)},
         optional={
-            "stage": text, "progress": number, "error_code": text, "error_message": text,
-            "scores": scores, "created_at": text, "phase": text, "architecture": text,
+            "stage": text,
+            "progress": number,
+            "error_code": text,
+            "error_message": text,
+            "scores": scores,
+            "created_at": text,
+            "phase": text,
+            "architecture": text,
             "description": text,
         },
-    )  # fmt: skip
+    )
     entry = st.fixed_dictionaries(
         {},
         optional={
-            "rank": number.filter(lambda n: not isinstance(n, float)), "participant": text,
-            "scores": metrics, "score": number, "is_baseline": flag, "stale": flag,
+            "rank": number.filter(lambda n: not isinstance(n, float)),
+            "participant": text,
+            "scores": metrics,
+            "score": number,
+            "is_baseline": flag,
+            "stale": flag,
         },
-    )  # fmt: skip
+    )
     page = st.fixed_dictionaries(
         {},
         optional={
-            "challenge": text, "phase": text, "board": text, "rule": text,
-            "entries": st.lists(entry, max_size=3), "results": st.lists(submission, max_size=3),
+            "challenge": text,
+            "phase": text,
+            "board": text,
+            "rule": text,
+            "entries": st.lists(entry, max_size=3),
+            "results": st.lists(submission, max_size=3),
         },
-    )  # fmt: skip
+    )
     return {"status": submission, "leaderboard": page, "submissions": page}
 
 

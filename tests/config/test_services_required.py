@@ -21,11 +21,21 @@ def run_suite_with(**services: str) -> subprocess.CompletedProcess[str]:
     dropped = ("DATABASE_URL", "CELERY_BROKER_URL", "ATELIER_TEST_SESSION")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/config/test_settings.py::test_embedded_defaults_need_no_server"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/config/test_settings.py::test_embedded_defaults_need_no_server",
+        ],
         env={**env, "ATELIER_REQUIRE_SERVICES": "1", **services},
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_unreachable_database_fails_the_run() -> None:

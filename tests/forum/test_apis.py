@@ -39,8 +39,9 @@ def test_anonymous_reads_threads_and_posts_of_a_published_challenge(challenge, m
     now = timezone.now()
     old = make_forum_thread(challenge, member, title="old", last_activity_at=now - dt.timedelta(1))
     new = make_forum_thread(challenge, member, title="new", body="**b**")
-    pinned = make_forum_thread(challenge, member, title="pinned", pinned=True,
-                               last_activity_at=now - dt.timedelta(9))  # fmt: skip
+    pinned = make_forum_thread(
+        challenge, member, title="pinned", pinned=True, last_activity_at=now - dt.timedelta(9)
+    )
     body = api().get(threads_url(challenge)).json()
     assert [item["id"] for item in body["results"]] == [pinned.pk, new.pk, old.pk]
     assert (body["count"], body["next"], body["previous"]) == (3, None, None)
@@ -97,15 +98,20 @@ def test_participant_creates_a_thread_and_a_reply(challenge, member) -> None:
 
 @pytest.mark.parametrize(
     ("who", "status", "code"),
-    [("anonymous", 401, "not_authenticated"), ("outsider", 403, "forum_not_participant"),
-     ("banned", 403, "forum_banned")],
-)  # fmt: skip
+    [
+        ("anonymous", 401, "not_authenticated"),
+        ("outsider", 403, "forum_not_participant"),
+        ("banned", 403, "forum_banned"),
+    ],
+)
 def test_who_cannot_post(who, status, code, challenge, member, outsider, organizer) -> None:
     thread = make_forum_thread(challenge, member)
     users = {"anonymous": None, "outsider": outsider, "banned": member}
     services.forum_ban(challenge=challenge, user=member, reason="spam", by=organizer)
-    for url, data in ((threads_url(challenge), {"title": "t", "body": "b"}),
-                      (posts_url(thread), {"body": "b"})):  # fmt: skip
+    for url, data in (
+        (threads_url(challenge), {"title": "t", "body": "b"}),
+        (posts_url(thread), {"body": "b"}),
+    ):
         response = api(users[who]).post(url, data, format="json")
         assert response.status_code == status
         assert response.json()["error_code"] == code

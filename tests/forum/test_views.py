@@ -134,9 +134,12 @@ def test_thread_pages_are_paginated_and_replies_redirect_to_their_page(challenge
     start = timezone.now() - dt.timedelta(hours=1)
     for number in range(1, selectors.POSTS_PER_PAGE + 5):
         Post.objects.create(
-            thread=thread, author=member, body_markdown=f"post {number}",
-            body_html=f"<p>post {number}</p>", created_at=start + dt.timedelta(seconds=number),
-        )  # fmt: skip
+            thread=thread,
+            author=member,
+            body_markdown=f"post {number}",
+            body_html=f"<p>post {number}</p>",
+            created_at=start + dt.timedelta(seconds=number),
+        )
     Post.objects.filter(body_markdown="post 0").update(created_at=start)
     client = logged_in(member)
     first = client.get(thread.get_absolute_url()).content.decode()
@@ -156,13 +159,18 @@ def test_thread_list_is_paginated_with_pinned_first(client: Client, challenge, m
     now = timezone.now()
     for number in range(selectors.THREADS_PER_PAGE + 2):
         make_forum_thread(
-            challenge, member, title=f"Thread {number:02d}",
+            challenge,
+            member,
+            title=f"Thread {number:02d}",
             last_activity_at=now - dt.timedelta(minutes=number),
-        )  # fmt: skip
+        )
     make_forum_thread(
-        challenge, organizer, title="Read me first", pinned=True,
+        challenge,
+        organizer,
+        title="Read me first",
+        pinned=True,
         last_activity_at=now - dt.timedelta(days=30),
-    )  # fmt: skip
+    )
     first = client.get(forum_url(challenge)).content.decode()
     titles = re.findall(r'class="forum-thread-title" href="[^"]+">([^<]+)</a>', first)
     assert titles[:3] == ["Read me first", "Thread 00", "Thread 01"]
@@ -269,9 +277,10 @@ def test_the_rate_limit_shows_its_code_on_the_page(challenge, member, settings) 
 
 def test_organizers_group_gets_the_forum_permissions(organizer) -> None:
     codenames = set(
-        Permission.objects.filter(group__name=ORGANIZERS_GROUP, content_type__app_label="forum")
-        .values_list("codename", flat=True)
-    )  # fmt: skip
+        Permission.objects.filter(
+            group__name=ORGANIZERS_GROUP, content_type__app_label="forum"
+        ).values_list("codename", flat=True)
+    )
     assert {"change_thread", "change_post", "add_forumban", "delete_forumban"} <= codenames
 
 
@@ -285,8 +294,10 @@ def test_organizer_moderates_only_their_challenges_in_the_admin(
     assert "Mine" in listing
     assert "Theirs" not in listing
     assert client.get(reverse("admin:forum_thread_change", args=[theirs.pk])).status_code in (
-        302, 403, 404,
-    )  # fmt: skip
+        302,
+        403,
+        404,
+    )
     posts = client.get(reverse("admin:forum_post_changelist")).content.decode()
     assert str(theirs.posts.get()) not in posts
     response = client.post(

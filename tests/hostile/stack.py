@@ -87,8 +87,13 @@ def stack_start(var: Path) -> Stack:
     env = environment(var)
     setup = subprocess.run(
         [sys.executable, "-c", _SETUP % {"slug": SLUG}],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if setup.returncode != 0:
         raise RuntimeError(f"stack setup failed:\n{setup.stderr[-4000:]}")
     world = json.loads(setup.stdout.strip().splitlines()[-1])
@@ -96,8 +101,11 @@ def stack_start(var: Path) -> Stack:
     log = (var / "web.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_WITHIN_S
     while time.monotonic() < deadline:

@@ -94,17 +94,25 @@ def test_weighted_composite_reads_weights_and_defaults_to_one() -> None:
     [
         ("primary", "", ranking.NEEDS_METRICS),
         ("average_rank", " , ", ranking.NEEDS_METRICS),
-        ("primary", "style", ranking.UNKNOWN_METRIC.format(
-            name="style", choices=", ".join(METRICS))),
+        (
+            "primary",
+            "style",
+            ranking.UNKNOWN_METRIC.format(name="style", choices=", ".join(METRICS)),
+        ),
         ("primary", "params, params", ranking.DUPLICATE_METRIC.format(name="params")),
         ("primary", "params:2", ranking.WEIGHTS_ONLY_WEIGHTED),
         ("weighted", "params:-1", ranking.BAD_WEIGHT.format(name="params", weight="-1")),
         ("weighted", "params:nan", ranking.BAD_WEIGHT.format(name="params", weight="nan")),
         ("weighted", "params:x", ranking.BAD_WEIGHT.format(name="params", weight="x")),
-        ("fastest", "", ranking.UNKNOWN_RULE.format(
-            kind="fastest", choices="composite, primary, weighted, average_rank")),
+        (
+            "fastest",
+            "",
+            ranking.UNKNOWN_RULE.format(
+                kind="fastest", choices="composite, primary, weighted, average_rank"
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 def test_unusable_rules_are_refused_with_a_sentence(kind: str, spec: str, message: str) -> None:
     with pytest.raises(RankingRuleError) as error:
         ranking_rule_parse(kind=kind, spec=spec)

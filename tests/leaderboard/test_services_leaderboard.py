@@ -124,10 +124,12 @@ def test_sorting_by_a_metric_puts_missing_values_last_in_both_directions(phase, 
     for name, value in (("ada", 0.2), ("bob", None), ("cy", 0.9)):
         scored(phase, joined(challenge, name), public={"judge_realism": value})
     by = {
-        sort: [row.participant for row in selectors.leaderboard_rows(
-            phase=phase, board="public", sort=sort)]
+        sort: [
+            row.participant
+            for row in selectors.leaderboard_rows(phase=phase, board="public", sort=sort)
+        ]
         for sort in ("judge_realism", "-judge_realism")
-    }  # fmt: skip
+    }
     assert by == {"judge_realism": ["cy", "ada", "bob"], "-judge_realism": ["ada", "cy", "bob"]}
 
 

@@ -52,24 +52,45 @@ class Celery:
         log = (self.logs / f"{name}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", *arguments],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.processes[name] = process
         return process
 
     def scoring_worker(self, name: str) -> subprocess.Popen:
         return self.start(
-            name, "worker", "-Q", "scoring", "-P", "solo", "-c", "1", "--prefetch-multiplier",
-            "1", "-n", f"{name}-{uuid.uuid4().hex[:6]}@localhost", "--without-mingle",
+            name,
+            "worker",
+            "-Q",
+            "scoring",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "-n",
+            f"{name}-{uuid.uuid4().hex[:6]}@localhost",
+            "--without-mingle",
             "--without-gossip",
-        )  # fmt: skip
+        )
 
     def default_worker_and_beat(self) -> None:
         self.start(
-            "default", "worker", "-Q", "default", "-P", "solo",
-            "-n", f"default-{uuid.uuid4().hex[:6]}@localhost", "--without-mingle",
+            "default",
+            "worker",
+            "-Q",
+            "default",
+            "-P",
+            "solo",
+            "-n",
+            f"default-{uuid.uuid4().hex[:6]}@localhost",
+            "--without-mingle",
             "--without-gossip",
-        )  # fmt: skip
+        )
         self.start("beat", "beat", "--schedule", str(self.logs / "beat-schedule"))
 
     def kill(self, name: str) -> None:

@@ -29,9 +29,12 @@ def admin_client(user) -> Client:
 def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
     participation_join(user=user, challenge=challenge, accept_rules=True)
     return submission_create(
-        user=user, challenge=challenge, checkpoint_path=checkpoint,
-        checkpoint_name="g.safetensors", architecture="transformer_net",
-    )  # fmt: skip
+        user=user,
+        challenge=challenge,
+        checkpoint_path=checkpoint,
+        checkpoint_name="g.safetensors",
+        architecture="transformer_net",
+    )
 
 
 def test_organizers_see_only_their_submissions(
@@ -53,9 +56,13 @@ def test_rescore_keeps_results_until_replaced(
     submission = submit(challenge, participant, tiny_checkpoint)
     Submission.objects.filter(pk=submission.pk).update(status="scored", attempts=1)
     Result.objects.create(
-        submission=submission, leaderboard="public", composite=2.0, references_key="k",
-        images=1, fingerprint={},
-    )  # fmt: skip
+        submission=submission,
+        leaderboard="public",
+        composite=2.0,
+        references_key="k",
+        images=1,
+        fingerprint={},
+    )
     admin_client(organizer).post(
         reverse("admin:submissions_submission_changelist"),
         {"action": "rescore", "_selected_action": [submission.pk]},
@@ -88,18 +95,29 @@ def test_judge_upload_is_validated_and_marks_results_stale(
 ) -> None:
     submission = submit(challenge, participant, tiny_checkpoint)
     Result.objects.create(
-        submission=submission, leaderboard="public", composite=2.0, references_key="k",
-        images=1, fingerprint={}, judge_sha256="old",
-    )  # fmt: skip
+        submission=submission,
+        leaderboard="public",
+        composite=2.0,
+        references_key="k",
+        images=1,
+        fingerprint={},
+        judge_sha256="old",
+    )
     profile = ScoringProfile.objects.create(challenge=challenge)
     url = reverse("admin:scoring_scoringprofile_change", args=[profile.pk])
-    fields = {"prototypes": 1, "frechet_epsilon": 1e-6, "gallery_size": 4, "judge_steps": 50,
-              "judge_seed": 0}  # fmt: skip
+    fields = {
+        "prototypes": 1,
+        "frechet_epsilon": 1e-6,
+        "gallery_size": 4,
+        "judge_steps": 50,
+        "judge_seed": 0,
+    }
     client = admin_client(organizer)
     bad = client.post(
-        url, {**fields, "judge_upload": SimpleUploadedFile("j.safetensors", b"nonsense")},
+        url,
+        {**fields, "judge_upload": SimpleUploadedFile("j.safetensors", b"nonsense")},
         follow=True,
-    )  # fmt: skip
+    )
     assert "Judge refused" in bad.content.decode()
     profile.refresh_from_db()
     assert profile.judge_status == "none"

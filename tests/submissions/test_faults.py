@@ -27,10 +27,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 HEARTBEAT_TIMEOUT_S = 8
 FINISH_WITHIN_S = 240
 REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-    "--logfile", "/var/log/redis/ci.log",
-]  # fmt: skip
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
 
 
 @pytest.fixture
@@ -54,9 +67,13 @@ def celery(tmp_path: Path) -> Iterator[Celery]:
 def slow_challenge(organizer, participant) -> Challenge:
     """Enough test photos at 256 px that generating them takes seconds, not milliseconds."""
     challenge = make_challenge(
-        slug="slow", organizers=(organizer,), resolution=256, content_public=2,
-        content_hidden=24, style_public=2,
-    )  # fmt: skip
+        slug="slow",
+        organizers=(organizer,),
+        resolution=256,
+        content_public=2,
+        content_hidden=24,
+        style_public=2,
+    )
     ScoringProfile.objects.create(challenge=challenge, judge_steps=5, gallery_size=1)
     participation_join(user=participant, challenge=challenge, accept_rules=True)
     return challenge
@@ -72,9 +89,12 @@ def wide_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
     return submission_create(
-        user=user, challenge=challenge, checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name, architecture="transformer_net",
-    )  # fmt: skip
+        user=user,
+        challenge=challenge,
+        checkpoint_path=checkpoint,
+        checkpoint_name=checkpoint.name,
+        architecture="transformer_net",
+    )
 
 
 def finished(*pks: object) -> bool:

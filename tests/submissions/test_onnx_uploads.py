@@ -41,9 +41,13 @@ def challenge_256(organizer: User, settings) -> Challenge:  # type: ignore[no-un
     settings.ATELIER_JUDGE_MIN_ACCURACY = 0.0
     settings.ATELIER_JUDGE_MIN_TILES = 1
     challenge = make_challenge(
-        slug="onnx-256", organizers=(organizer,), resolution=256, content_public=1,
-        content_hidden=2, style_public=1,
-    )  # fmt: skip
+        slug="onnx-256",
+        organizers=(organizer,),
+        resolution=256,
+        content_public=1,
+        content_hidden=2,
+        style_public=1,
+    )
     ScoringProfile.objects.create(challenge=challenge, judge_steps=10, gallery_size=1)
     return challenge
 

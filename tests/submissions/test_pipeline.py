@@ -36,9 +36,12 @@ def scored_challenge(organizer, participant, settings) -> Challenge:
     settings.ATELIER_JUDGE_MIN_ACCURACY = 0.0
     settings.ATELIER_JUDGE_MIN_TILES = 1
     challenge = make_challenge(
-        slug="pipeline", organizers=(organizer,), content_public=3, content_hidden=4,
+        slug="pipeline",
+        organizers=(organizer,),
+        content_public=3,
+        content_hidden=4,
         style_public=2,
-    )  # fmt: skip
+    )
     ScoringProfile.objects.create(challenge=challenge, judge_steps=10, gallery_size=2)
     participation_join(user=participant, challenge=challenge, accept_rules=True)
     return challenge
@@ -46,9 +49,12 @@ def scored_challenge(organizer, participant, settings) -> Challenge:
 
 def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
     return submission_create(
-        user=user, challenge=challenge, checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name, architecture="transformer_net",
-    )  # fmt: skip
+        user=user,
+        challenge=challenge,
+        checkpoint_path=checkpoint,
+        checkpoint_name=checkpoint.name,
+        architecture="transformer_net",
+    )
 
 
 def test_a_submission_is_scored_on_both_leaderboards(

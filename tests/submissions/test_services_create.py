@@ -233,8 +233,9 @@ def test_submit_form_shows_errors_and_quota(
     page = client.get(url).content.decode()
     assert "5 of 5 left in the last 24 hours" in page
     with tiny_checkpoint.open("rb") as handle:
-        response = client.post(url, {"checkpoint": handle, "architecture": "transformer_net",
-                                     "config": '{"width": 8}'})  # fmt: skip
+        response = client.post(
+            url, {"checkpoint": handle, "architecture": "transformer_net", "config": '{"width": 8}'}
+        )
     assert "[config_mismatch]" in response.content.decode()
     with tiny_checkpoint.open("rb") as handle:
         response = client.post(

@@ -61,9 +61,12 @@ def joined(challenge: Challenge, participant) -> Challenge:
 def submit(joined: Challenge, participant, tiny_checkpoint: Path) -> Callable[[], Submission]:
     def create() -> Submission:
         return submission_create(
-            user=participant, challenge=joined, checkpoint_path=tiny_checkpoint,
-            checkpoint_name=tiny_checkpoint.name, architecture="transformer_net",
-        )  # fmt: skip
+            user=participant,
+            challenge=joined,
+            checkpoint_path=tiny_checkpoint,
+            checkpoint_name=tiny_checkpoint.name,
+            architecture="transformer_net",
+        )
 
     return create
 

@@ -67,11 +67,18 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
     names = {name.removeprefix(top) for name in archive.namelist()}
     assert all(name.startswith(top) for name in archive.namelist())
     for expected in (
-        "README.md", "challenge.json", "train.py", "export_onnx.py", "requirements.txt",
+        "README.md",
+        "challenge.json",
+        "train.py",
+        "export_onnx.py",
+        "requirements.txt",
         "atelier.py",
-        "models/training/trainer.py", "models/zoo/transformer_net.py", "models/loading.py",
-        "scoring/__init__.py", "scoring/engine/metrics.py",
-    ):  # fmt: skip
+        "models/training/trainer.py",
+        "models/zoo/transformer_net.py",
+        "models/loading.py",
+        "scoring/__init__.py",
+        "scoring/engine/metrics.py",
+    ):
         assert expected in names, expected
     # Only the pure engine of the scoring app, never its Django code.
     assert not {"scoring/models.py", "scoring/services.py", "scoring/apps.py"} & names
@@ -89,9 +96,12 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
         for entry in listed:
             assert entry["file"].startswith(f"data/{kind}/")
             assert entry["file"] in names
-    assert not challenge.images.filter(split="hidden", sha256__in=[
-        entry["sha256"] for entry in meta["images"]["content"] + meta["images"]["style"]
-    ]).exists()  # fmt: skip
+    assert not challenge.images.filter(
+        split="hidden",
+        sha256__in=[
+            entry["sha256"] for entry in meta["images"]["content"] + meta["images"]["style"]
+        ],
+    ).exists()
     assert meta["resolution"] == challenge.resolution
     assert meta["task_kind"] == "single_style"
     assert meta["io"]["generator_inputs"] == ["content"]
@@ -101,11 +111,17 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
     assert meta["metrics"]["judge_realism"]["direction"] == "higher"
     assert "relu4_2" in meta["metrics"]["content_distance"]["definition"]
     assert meta["metric_network"] == {
-        **meta["metric_network"], "calibrated": False, "seed": 0,
-    }  # fmt: skip
+        **meta["metric_network"],
+        "calibrated": False,
+        "seed": 0,
+    }
     assert meta["training"] == {
-        "architecture": "transformer_net", "width": 8, "crop": 32, "batch_size": 2, "vgg_seed": 0,
-    }  # fmt: skip
+        "architecture": "transformer_net",
+        "width": 8,
+        "crop": 32,
+        "batch_size": 2,
+        "vgg_seed": 0,
+    }
 
     readme = archive.read(top + "README.md").decode()
     assert (
@@ -148,17 +164,24 @@ def test_readme_commands_train_in_a_fresh_venv_and_the_platform_accepts_the_resu
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     completed = subprocess.run(
         ["bash", "-e", "-c", "\n".join(commands)],
-        cwd=kit, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        cwd=kit,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "2/2" in completed.stderr
     checkpoint = kit / "run" / "checkpoint.safetensors"
     assert (kit / "run" / "samples" / "step-000002.png").exists()
 
     submission = submission_create(
-        user=participant, challenge=challenge, checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name, architecture="transformer_net",
-    )  # fmt: skip
+        user=participant,
+        challenge=challenge,
+        checkpoint_path=checkpoint,
+        checkpoint_name=checkpoint.name,
+        architecture="transformer_net",
+    )
     assert submission.config == {"width": 8}
     assert submission.io_range == "0-255"
 
@@ -167,13 +190,21 @@ def test_readme_commands_train_in_a_fresh_venv_and_the_platform_accepts_the_resu
     assert submit.endswith("--arch onnx --io-range 0-255 run/generator.onnx")
     exported = subprocess.run(
         ["bash", "-e", "-c", f". .venv/bin/activate\n{export}"],
-        cwd=kit, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=kit,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
     graph = kit / "run" / "generator.onnx"
     submission_cancel(submission=submission, by=participant)  # the phase runs one at a time
     onnx_submission = submission_create(
-        user=participant, challenge=challenge, checkpoint_path=graph,
-        checkpoint_name=graph.name, architecture="onnx", io_range="0-255",
-    )  # fmt: skip
+        user=participant,
+        challenge=challenge,
+        checkpoint_path=graph,
+        checkpoint_name=graph.name,
+        architecture="onnx",
+        io_range="0-255",
+    )
     assert (onnx_submission.checkpoint_format, onnx_submission.config["size"]) == ("onnx", None)

@@ -19,9 +19,14 @@ from scoring import engine
 from tests.training.images import photos, styles
 
 TINY = TrainingSettings(
-    width=4, crop=32, batch_size=2, steps=30, discriminator_width=8, sample_every=1000,
+    width=4,
+    crop=32,
+    batch_size=2,
+    steps=30,
+    discriminator_width=8,
+    sample_every=1000,
     checkpoint_every=1000,
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -137,15 +142,22 @@ def test_resume_refuses_other_settings(vgg, tmp_path: Path) -> None:
     settings = replace(TINY, steps=2)
     train(settings, photos(), styles(), vgg=vgg, output_dir=tmp_path)
     with pytest.raises(TrainingError) as caught:
-        train(replace(settings, width=8), photos(), styles(), vgg=vgg, output_dir=tmp_path,
-              resume=True)  # fmt: skip
+        train(
+            replace(settings, width=8),
+            photos(),
+            styles(),
+            vgg=vgg,
+            output_dir=tmp_path,
+            resume=True,
+        )
     assert caught.value.code == "resume_mismatch"
     assert "(width)" in caught.value.message
 
 
 def test_checkpoint_loads_through_models_and_scores(vgg, tmp_path: Path) -> None:
-    result = train(replace(TINY, steps=4, sample_every=2), photos(), styles(), vgg=vgg,
-                   output_dir=tmp_path)  # fmt: skip
+    result = train(
+        replace(TINY, steps=4, sample_every=2), photos(), styles(), vgg=vgg, output_dir=tmp_path
+    )
     checkpoint = tmp_path / CHECKPOINT_NAME
     assert result.checkpoint == checkpoint
     assert [path.name for path in result.samples] == ["step-000002.png", "step-000004.png"]
@@ -169,9 +181,13 @@ def test_checkpoint_loads_through_models_and_scores(vgg, tmp_path: Path) -> None
         public_style_sha256=("s",),
     )
     references = engine.references_build(
-        spec, content_images=hidden, style_images=torch.stack(styles(size=32)),
-        public_style_images=torch.stack(styles(size=32)), network=network, judge=None,
-    )  # fmt: skip
+        spec,
+        content_images=hidden,
+        style_images=torch.stack(styles(size=32)),
+        public_style_images=torch.stack(styles(size=32)),
+        network=network,
+        judge=None,
+    )
     scorer = engine.Scorer(references, network, None, gallery_size=0)
     scorer.update([0, 1, 2], outputs)
     metrics = scorer.finish(generator_seconds=0.1, params=info.param_count).metrics
