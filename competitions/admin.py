@@ -23,7 +23,14 @@ from accounts.roles import ORGANIZERS_GROUP
 from competitions import selectors
 from competitions.admin_scoping import OrganizedChallengeFilter, OrganizerScopedAdmin
 from competitions.forms import BundleImportForm, ChallengeImageAddForm
-from competitions.models import Challenge, ChallengeImage, Participation, Phase, field_bounds
+from competitions.models import (
+    SHARED_SCORING_QUEUE,
+    Challenge,
+    ChallengeImage,
+    Participation,
+    Phase,
+    field_bounds,
+)
 from competitions.services import (
     baseline_request,
     challenge_archive,
@@ -102,9 +109,18 @@ class ChallengeAdminForm(forms.ModelForm):
             "resolution",
             "public_fraction",
             "registration",
+            "scoring_queue",
             "description",
             "rules",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a submitted form, the shared queue applies.
+        self.fields["scoring_queue"].required = False
+
+    def clean_scoring_queue(self) -> str:
+        return self.cleaned_data["scoring_queue"] or SHARED_SCORING_QUEUE
 
     def clean_resolution(self) -> int:
         resolution = self.cleaned_data["resolution"]
@@ -149,6 +165,7 @@ class ChallengeAdmin(OrganizerScopedAdmin):
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "status", "organizers"]}),
         ("Task", {"fields": ["task_kind", "resolution", "public_fraction", "registration"]}),
+        ("Scoring", {"fields": ["scoring_queue"]}),
         ("Texts (markdown)", {"fields": ["description", "rules"]}),
         ("Images", {"fields": ["image_sets"]}),
         ("History", {"fields": ["published_at", "created_at", "updated_at"]}),

@@ -13,6 +13,7 @@ from django.core.validators import (
     MaxValueValidator,
     MinValueValidator,
     ProhibitNullCharactersValidator,
+    RegexValidator,
 )
 from django.db import models
 from django.db.models import Q
@@ -45,6 +46,17 @@ def max_time_limit_s() -> int:
 
 def max_generator_params() -> int:
     return settings.ATELIER_MAX_GENERATOR_PARAMS
+
+
+# The queue every challenge's scoring runs on unless it names its own.
+SHARED_SCORING_QUEUE = "scoring"
+SCORING_QUEUE_PATTERN = r"^scoring(\.[a-z0-9][a-z0-9_-]{0,62})?$"
+validate_scoring_queue = RegexValidator(
+    SCORING_QUEUE_PATTERN,
+    "A scoring queue is “scoring”, or “scoring.” followed by lower-case letters, digits, "
+    "hyphens or underscores (at most 63), starting with a letter or digit.",
+    code="invalid_scoring_queue",
+)
 
 
 def max_checkpoint_bytes() -> int:
@@ -136,6 +148,14 @@ class Challenge(models.Model):
         "the rest decide the private leaderboard.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    scoring_queue = models.CharField(
+        max_length=72,
+        default=SHARED_SCORING_QUEUE,
+        validators=[validate_scoring_queue],
+        help_text="Where its scoring runs: “scoring”, the platform's workers, or "
+        "“scoring.<name>”, served only by workers started with -Q scoring.<name> (the "
+        "organizers' own machines; README, “Bring your own scoring worker”).",
+    )
     registration = models.CharField(
         max_length=10, choices=Registration.choices, default=Registration.OPEN
     )

@@ -419,7 +419,7 @@ def baseline_request(*, challenge: Challenge, user: AbstractBaseUser, steps: int
         raise refusal(errors.BASELINE_ORGANIZERS_ONLY)
     transaction.on_commit(
         lambda: current_app.send_task(
-            BASELINE_TASK, args=[challenge.pk, user.pk, steps], queue="scoring"
+            BASELINE_TASK, args=[challenge.pk, user.pk, steps], queue=challenge.scoring_queue
         ),
         robust=True,
     )

@@ -152,3 +152,21 @@ class GalleryImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.submission_id} gallery {self.position}"
+
+
+class WorkerQueue(models.Model):
+    """A worker seen consuming a queue: written by the worker while it runs (scoring.presence),
+    read to tell a participant that a challenge's own queue has nobody serving it."""
+
+    hostname = models.CharField(max_length=200)
+    queue = models.CharField(max_length=200)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hostname", "queue"], name="worker_queue_unique")
+        ]
+        indexes = [models.Index(fields=["queue", "seen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} on {self.queue}"

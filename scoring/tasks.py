@@ -25,6 +25,8 @@ def judge_train_enqueue(*, profile: ScoringProfile) -> None:
         judge_status=ScoringProfile.JudgeStatus.TRAINING
     )
     transaction.on_commit(
-        lambda: judge_train_task.apply_async(args=[profile.challenge_id], queue="scoring"),
+        lambda: judge_train_task.apply_async(
+            args=[profile.challenge_id], queue=profile.challenge.scoring_queue
+        ),
         robust=True,
     )

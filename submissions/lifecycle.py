@@ -73,7 +73,6 @@ INTERRUPTED = (
     "the organizers have been told. You can submit it again."
 )
 
-SCORING_QUEUE = "scoring"
 # How often progress (and the heartbeat) is written: at most once a second.
 PROGRESS_INTERVAL_S = 1.0
 # The longest span a setting or a phase may put between now and a deadline or a cut-off:
@@ -138,9 +137,17 @@ def scoring_max_attempts() -> int:
 
 
 def submission_enqueue(*, submission_id: uuid.UUID) -> bool:
-    """Send the scoring task; a broker that is down only delays it (the dispatcher retries)."""
+    """Send the scoring task to the challenge's queue; a broker that is down only delays it
+    (the dispatcher retries)."""
+    queue = (
+        Submission.objects.filter(pk=submission_id)
+        .values_list("phase__challenge__scoring_queue", flat=True)
+        .first()
+    )
+    if queue is None:
+        return False
     try:
-        score.apply_async(args=[str(submission_id)], queue=SCORING_QUEUE)
+        score.apply_async(args=[str(submission_id)], queue=queue)
     except Exception:  # kombu raises transport-specific errors when the broker is unreachable
         logger.exception(
             "could not enqueue submission %s; the dispatcher will retry", submission_id

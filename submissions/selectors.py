@@ -12,12 +12,13 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from competitions.models import Challenge, Phase
+from competitions.models import SHARED_SCORING_QUEUE, Challenge, Phase
 from competitions.selectors import user_organizes
 from models.architectures import Inputs, architectures
 from scoring.engine.intervals import intervals_read
 from scoring.engine.metrics import METRICS
 from scoring.models import Result
+from scoring.presence import queue_served
 from submissions.models import Submission
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -127,6 +128,19 @@ def _scores(results: list[Result]) -> dict[str, dict[str, Any]]:
     }
 
 
+WAITING_FOR_ORGANIZERS = "waiting for the organizers' worker"
+
+
+def submission_stage(submission: Submission, *, now: dt.datetime | None = None) -> str:
+    """The stage a participant sees: the stored one, except for a queued submission of a
+    challenge on its own queue that no worker was seen serving lately (its organizers' machine
+    is off): that is said, so that it does not look stuck."""
+    queue = submission.phase.challenge.scoring_queue
+    if submission.status != Submission.Status.QUEUED or queue == SHARED_SCORING_QUEUE:
+        return submission.stage
+    return submission.stage if queue_served(queue=queue, now=now) else WAITING_FOR_ORGANIZERS
+
+
 def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any]:
     """What the submission page polls and the API returns; intervals come from the same
     visible results as the scores, so the private ones stay hidden with the private scores."""
@@ -134,7 +148,7 @@ def submission_status(*, submission: Submission, user: AnyUser) -> dict[str, Any
     return {
         "id": str(submission.pk),
         "status": submission.status,
-        "stage": submission.stage,
+        "stage": submission_stage(submission),
         "progress": submission.progress,
         "error_code": submission.error_code or None,
         "error_message": submission.error_message or None,

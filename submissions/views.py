@@ -105,6 +105,7 @@ def submission_detail(request: HttpRequest, pk: str) -> HttpResponse:
     ]
     context = {
         "submission": submission,
+        "stage": selectors.submission_stage(submission),
         "challenge": submission.phase.challenge,
         "boards": list(scores),
         "rows": rows,
@@ -178,6 +179,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions": [
             {
                 "submission": item,
+                "stage": selectors.submission_stage(item),
                 "composite": item.public[0].composite if item.public else None,
                 "selection": selections[item.pk],
             }

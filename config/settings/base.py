@@ -271,6 +271,11 @@ ATELIER_GENERATOR_MEMORY_BYTES = env.int("ATELIER_GENERATOR_MEMORY_BYTES", defau
 ATELIER_SCORING_MAX_ATTEMPTS = env.int("ATELIER_SCORING_MAX_ATTEMPTS", default=3)
 # A running submission whose progress has not been written for this long has lost its worker.
 ATELIER_HEARTBEAT_TIMEOUT_S = env.int("ATELIER_HEARTBEAT_TIMEOUT_S", default=120)
+# Each worker writes the queues it consumes this often; a queue nobody was seen consuming for
+# ATELIER_WORKER_ABSENT_AFTER_S shows "waiting for the organizers' worker" on a challenge's
+# own queue (scoring.presence).
+ATELIER_WORKER_PRESENCE_INTERVAL_S = env.float("ATELIER_WORKER_PRESENCE_INTERVAL_S", default=30.0)
+ATELIER_WORKER_ABSENT_AFTER_S = env.float("ATELIER_WORKER_ABSENT_AFTER_S", default=120.0)
 # Added to a phase's time limit for loading, references and writing the result.
 ATELIER_DEADLINE_GRACE_S = env.int("ATELIER_DEADLINE_GRACE_S", default=600)
 # A queued submission whose task was sent this long ago without a start is sent again.

@@ -60,12 +60,12 @@ class Celery:
         self.processes[name] = process
         return process
 
-    def scoring_worker(self, name: str) -> subprocess.Popen:
+    def scoring_worker(self, name: str, queue: str = "scoring") -> subprocess.Popen:
         return self.start(
             name,
             "worker",
             "-Q",
-            "scoring",
+            queue,
             "-P",
             "solo",
             "-c",
