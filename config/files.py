@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 
@@ -43,3 +44,18 @@ def storage_local_path(name: str) -> Iterator[Path]:
             shutil.copyfileobj(source, copy)
         copy.flush()
         yield Path(copy.name)
+
+
+def storage_save_once(name: str, content: bytes) -> str:
+    """Write a content-addressed file: its name is derived from what its bytes are built from
+    (a cache key, a hash), so a file already under that name holds the same thing and is kept.
+
+    Two processes building the same artifact at once both get `name` back and leave one file:
+    the storage renames a write that finds the name taken (a suffix), and that copy is removed.
+    """
+    if default_storage.exists(name):
+        return name
+    saved = default_storage.save(name, ContentFile(content))
+    if saved != name:
+        default_storage.delete(saved)
+    return name

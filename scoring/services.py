@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 
 import torch
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +17,7 @@ from torch.nn import functional
 
 from competitions.models import Challenge, ChallengeImage
 from config.errors import ApplicationError, refusal
+from config.files import storage_save_once
 from scoring import engine, errors
 from scoring.models import Leaderboard, ReferenceCache, Result, ScoringProfile
 
@@ -286,8 +286,9 @@ def judge_store(
     threshold: float,
     uploaded: bool,
 ) -> ScoringProfile:
-    name = default_storage.save(
-        f"scoring/{profile.challenge_id}/judge-{sha256[:16]}.safetensors", ContentFile(data)
+    # Named by its hash: two workers storing the same judge leave one file.
+    name = storage_save_once(
+        f"scoring/{profile.challenge_id}/judge-{sha256[:16]}.safetensors", data
     )
     old = profile.judge_file.name if profile.judge_file else ""
     with transaction.atomic():
@@ -393,9 +394,10 @@ def references_ensure(
         judge=judge,
     )
     seconds = time.perf_counter() - started
-    name = default_storage.save(
+    # Named by its key: two workers building the same references at once leave one file.
+    name = storage_save_once(
         f"scoring/{challenge.pk}/references-{board.leaderboard}-{key[:16]}.safetensors",
-        ContentFile(references.to_bytes()),
+        references.to_bytes(),
     )
     old = cache.file.name if cache is not None else ""
     ReferenceCache.objects.update_or_create(
