@@ -258,8 +258,8 @@ def judge_upload(*, challenge: Challenge, data: bytes) -> ScoringProfile:
 
 def judge_fail(*, profile: ScoringProfile, reason: str, summary: dict) -> ScoringProfile:
     """The judge may not score: FAILED with the reason; results judged before become stale."""
-    old = profile.judge_file.name if profile.judge_file else ""
     with transaction.atomic():
+        old = _judge_file_locked(profile)
         ScoringProfile.objects.filter(pk=profile.pk).update(
             judge_status=ScoringProfile.JudgeStatus.FAILED,
             judge_file="",
@@ -277,6 +277,13 @@ def judge_fail(*, profile: ScoringProfile, reason: str, summary: dict) -> Scorin
     return profile
 
 
+def _judge_file_locked(profile: ScoringProfile) -> str:
+    """The judge file stored now, read under the profile's row lock: another worker may have
+    stored one since `profile` was read, and it must not be left behind when replaced."""
+    current = ScoringProfile.objects.select_for_update().filter(pk=profile.pk)
+    return current.values_list("judge_file", flat=True).first() or ""
+
+
 def judge_store(
     *,
     profile: ScoringProfile,
@@ -290,8 +297,8 @@ def judge_store(
     name = storage_save_once(
         f"scoring/{profile.challenge_id}/judge-{sha256[:16]}.safetensors", data
     )
-    old = profile.judge_file.name if profile.judge_file else ""
     with transaction.atomic():
+        old = _judge_file_locked(profile)
         ScoringProfile.objects.filter(pk=profile.pk).update(
             judge_status=ScoringProfile.JudgeStatus.READY,
             judge_file=name,
