@@ -48,15 +48,18 @@ class Celery:
         self.logs = logs
         self.processes: dict[str, subprocess.Popen] = {}
 
+    def placement(self, name: str) -> tuple[Path, dict[str, str]]:
+        """Where the process `name` runs and with which environment: all in the checkout, alike."""
+        return ROOT, self.env
+
     def start(self, name: str, *arguments: str) -> subprocess.Popen:
+        return self.spawn(name, [sys.executable, "-m", "celery", "-A", "config", *arguments])
+
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        """Run `command` as the process `name`, its output in `name`.log."""
+        cwd, env = self.placement(name)
         log = (self.logs / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *arguments],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = process
         return process
 
