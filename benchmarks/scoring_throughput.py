@@ -46,6 +46,8 @@ PUBLIC = 2
 WIDTH = 16
 TARGET = 1.7
 SCORED_WITHIN_S = 1800
+# A Celery worker of this project, its queue to follow.
+WORKER = ["-m", "celery", "-A", "config", "worker", "--queues"]
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,7 @@ def scoring_workers(processes: Processes, count: int) -> dict[str, str]:
         name = f"scorer-{index}"
         hostname = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
         command = [
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--queues",
+            *WORKER,
             "scoring",
             "--pool",
             "solo",
@@ -180,12 +177,7 @@ def main() -> None:
         processes.start(
             "worker",
             [
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--queues",
+                *WORKER,
                 "default",
                 "--concurrency",
                 "1",

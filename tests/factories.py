@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import factory
 import numpy as np
@@ -16,6 +17,8 @@ from accounts.roles import ORGANIZERS_GROUP, organizers_group_ensure
 from competitions.imaging import normalise_image
 from competitions.models import Challenge, Phase
 from competitions.services import challenge_image_add, challenge_publish
+from submissions.models import Submission
+from submissions.services import submission_create
 
 PASSWORD = "correct-horse-battery"
 
@@ -142,3 +145,14 @@ def make_forum_thread(
         created_at=at,
     )
     return thread
+
+
+def submit_checkpoint(challenge: Challenge, user: User, checkpoint: Path) -> Submission:
+    """A TransformerNet checkpoint submitted by `user`, through the service, as uploads are."""
+    return submission_create(
+        user=user,
+        challenge=challenge,
+        checkpoint_path=checkpoint,
+        checkpoint_name=checkpoint.name,
+        architecture="transformer_net",
+    )

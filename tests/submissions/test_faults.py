@@ -17,9 +17,8 @@ from competitions.models import Challenge
 from competitions.services import participation_join
 from scoring.models import Result, ScoringProfile
 from submissions.models import Submission
-from submissions.services import submission_create
 from tests import services
-from tests.factories import make_challenge
+from tests.factories import make_challenge, submit_checkpoint
 from tests.models.checkpoint_files import random_network, save_safetensors
 from tests.submissions.processes import Celery, wait_for, worker_environment
 
@@ -87,16 +86,6 @@ def wide_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
-    return submission_create(
-        user=user,
-        challenge=challenge,
-        checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name,
-        architecture="transformer_net",
-    )
-
-
 def finished(*pks: object) -> bool:
     return not Submission.objects.filter(pk__in=pks, status__in=("queued", "running")).exists()
 
@@ -106,7 +95,7 @@ def test_worker_killed_while_generating(
 ) -> None:
     celery.default_worker_and_beat()
     celery.scoring_worker("doomed")
-    submission = submit(slow_challenge, participant, wide_checkpoint)
+    submission = submit_checkpoint(slow_challenge, participant, wide_checkpoint)
 
     def generating() -> bool:
         submission.refresh_from_db()
@@ -155,7 +144,7 @@ def test_broker_restart_while_queued_loses_nothing(
     ScoringProfile.objects.create(challenge=challenge, judge_steps=5, gallery_size=1)
     participation_join(user=participant, challenge=challenge, accept_rules=True)
     challenge.phases.update(max_running=10)
-    submissions = [submit(challenge, participant, tiny_checkpoint) for _ in range(3)]
+    submissions = [submit_checkpoint(challenge, participant, tiny_checkpoint) for _ in range(3)]
     pks = [submission.pk for submission in submissions]
     assert wait_for(lambda: queued_messages() >= 3, timeout=10)
 

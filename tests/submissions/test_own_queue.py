@@ -21,8 +21,7 @@ from scoring.presence import presence_forget, presence_record, queue_served
 from submissions import lifecycle
 from submissions.models import Submission
 from submissions.selectors import WAITING_FOR_ORGANIZERS, submission_stage
-from submissions.services import submission_create
-from tests.factories import make_challenge
+from tests.factories import make_challenge, submit_checkpoint
 from tests.models.checkpoint_files import random_network, save_safetensors
 from tests.submissions.processes import Celery, wait_for, worker_environment
 
@@ -55,16 +54,6 @@ def own_queue_challenge(slug: str, organizer, participant) -> Challenge:
     return challenge
 
 
-def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
-    return submission_create(
-        user=user,
-        challenge=challenge,
-        checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name,
-        architecture="transformer_net",
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_on_a_challenge_queue_serves_only_that_challenge(
@@ -79,8 +68,8 @@ def test_a_worker_on_a_challenge_queue_serves_only_that_challenge(
     celery.scoring_worker("alpha-machine", queue="scoring.alpha")
     assert wait_for(lambda: queue_served(queue="scoring.alpha"), timeout=60), celery.logs_tail()
 
-    scored = submit(alpha, participant, checkpoint)
-    waiting = submit(beta, participant, checkpoint)
+    scored = submit_checkpoint(alpha, participant, checkpoint)
+    waiting = submit_checkpoint(beta, participant, checkpoint)
 
     def alpha_done() -> bool:
         scored.refresh_from_db()
@@ -152,7 +141,9 @@ def test_the_dispatcher_and_the_reaper_send_to_the_challenge_queue(
     checkpoint = save_safetensors(
         random_network("transformer_net", {"width": 8}).state_dict(), tmp_path / "w8.safetensors"
     )
-    submission = submit(challenge, participant, checkpoint)  # its on_commit never runs here
+    submission = submit_checkpoint(
+        challenge, participant, checkpoint
+    )  # its on_commit never runs here
 
     assert lifecycle.submissions_dispatch() == 1
     claimed = lifecycle.submission_claim(submission_id=str(submission.pk), worker="gpu@lab")

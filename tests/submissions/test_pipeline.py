@@ -24,7 +24,7 @@ from submissions.lifecycle import (
 )
 from submissions.models import Submission
 from submissions.services import submission_create
-from tests.factories import make_challenge
+from tests.factories import make_challenge, submit_checkpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,20 +47,10 @@ def scored_challenge(organizer, participant, settings) -> Challenge:
     return challenge
 
 
-def submit(challenge: Challenge, user, checkpoint: Path) -> Submission:
-    return submission_create(
-        user=user,
-        challenge=challenge,
-        checkpoint_path=checkpoint,
-        checkpoint_name=checkpoint.name,
-        architecture="transformer_net",
-    )
-
-
 def test_a_submission_is_scored_on_both_leaderboards(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path
 ) -> None:
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     assert submission_score(submission_id=str(submission.pk), worker="test@here") == "scored"
 
     submission.refresh_from_db()
@@ -91,7 +81,7 @@ def test_a_submission_is_scored_on_both_leaderboards(
 def test_a_scored_submission_cannot_be_claimed_again(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path
 ) -> None:
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     submission_score(submission_id=str(submission.pk), worker="first")
     assert submission_score(submission_id=str(submission.pk), worker="second") == "not claimable"
     assert Result.objects.filter(submission=submission).count() == 2
@@ -147,7 +137,7 @@ def test_participant_faults_fail_with_their_code_on_page_and_api(
 def test_reaper_requeues_a_submission_whose_worker_died(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path
 ) -> None:
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     assert submission_claim(submission_id=str(submission.pk), worker="doomed") is not None
     # The worker dies: its heartbeat stops.
     Submission.objects.filter(pk=submission.pk).update(
@@ -166,7 +156,7 @@ def test_reaper_fails_after_the_last_attempt(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path, settings
 ) -> None:
     settings.ATELIER_SCORING_MAX_ATTEMPTS = 1
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     submission_claim(submission_id=str(submission.pk), worker="doomed")
     Submission.objects.filter(pk=submission.pk).update(
         heartbeat_at=timezone.now() - dt.timedelta(hours=1)
@@ -180,7 +170,7 @@ def test_reaper_fails_after_the_last_attempt(
 def test_a_stale_worker_cannot_overwrite_the_takeover(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path
 ) -> None:
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     submission_claim(submission_id=str(submission.pk), worker="slow")
     Submission.objects.filter(pk=submission.pk).update(
         heartbeat_at=timezone.now() - dt.timedelta(hours=1)
@@ -194,7 +184,7 @@ def test_a_stale_worker_cannot_overwrite_the_takeover(
 def test_dispatcher_resends_queued_submissions_without_a_task(
     scored_challenge: Challenge, participant, tiny_checkpoint: Path
 ) -> None:
-    submission = submit(scored_challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(scored_challenge, participant, tiny_checkpoint)
     Submission.objects.filter(pk=submission.pk).update(enqueued_at=None)
     assert submissions_dispatch() == 1
     submission.refresh_from_db()
@@ -210,7 +200,7 @@ def test_a_judge_that_fails_its_gate_never_scores(
     )
     ScoringProfile.objects.create(challenge=challenge, judge_steps=10, gallery_size=1)
     participation_join(user=participant, challenge=challenge, accept_rules=True)
-    submission = submit(challenge, participant, tiny_checkpoint)
+    submission = submit_checkpoint(challenge, participant, tiny_checkpoint)
     assert submission_score(submission_id=str(submission.pk), worker="test@here") == "scored"
 
     profile = ScoringProfile.objects.get(challenge=challenge)
