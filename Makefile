@@ -23,8 +23,9 @@ test: install
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: nothing was tested." >&2; fi; \
 	exit $$status
 
-# The inner loop: everything but the tests marked slow (real-data validity, the demo's
-# training, worker fault injection, the browser); `make test` runs them all.
+# The inner loop: everything but the tests marked slow (those that start Celery workers,
+# servers or a second test session, train a network, run the real-world checkpoints, inject
+# faults, drive the browser or time the markdown renderer); `make test` runs them all.
 test-fast: install
 	$(BIN)/ruff check .
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)

@@ -28,7 +28,7 @@ from tests.leaderboard.helpers import scored, scores
 from tests.models.checkpoint_files import random_network, save_safetensors
 from tests.submissions.processes import Celery, celery_like_make_demo
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCORED_WITHIN_MS = 240_000
 PHONE = {"width": 360, "height": 740}
 
@@ -57,7 +57,6 @@ THREAD_BODY = (
 )
 
 
-@pytest.mark.slow
 def test_participant_journey(
     live_server,
     browser: Browser,

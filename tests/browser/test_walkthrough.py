@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from competitions.models import Challenge, Participation
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_visitor_signs_up_joins_and_downloads_the_data(

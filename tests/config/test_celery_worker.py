@@ -15,6 +15,7 @@ from django.conf import settings
 
 from config.celery import app
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # Port 9 (discard) has nothing listening on these machines: connections are refused at once.
 DEAD_POSTGRES = "postgres://postgres@127.0.0.1:9/postgres"

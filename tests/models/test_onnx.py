@@ -465,6 +465,7 @@ def test_the_runtime_writes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 # --- the published exports --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("onnx_file", "state_dict"),
     [

@@ -21,6 +21,7 @@ from models.io_range import IORange
 from models.loading import CheckpointSpec, validate_checkpoint
 from models.runner import RunLimits, run_generator
 
+pytestmark = pytest.mark.slow
 SIZE = 256
 LIMITS = RunLimits(time_limit_s=120)
 CHECKPOINTS = {

@@ -260,6 +260,7 @@ def test_non_finite_weights_fail_before_running(tmp_path: Path) -> None:
     assert stats.device == ""
 
 
+@pytest.mark.slow
 def test_a_child_does_not_outlive_its_caller(faulty_checkpoint: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = f"""

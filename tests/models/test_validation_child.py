@@ -177,6 +177,7 @@ def test_a_crashing_validation_is_reported(
     assert error.message == errors.VALIDATION_CRASHED.format(reason=reason)
 
 
+@pytest.mark.slow
 def test_concurrent_uploads_of_a_program_all_validate(program_file: Callable[[str], Path]) -> None:
     spec = CheckpointSpec(program_file("transformer_net"), "transformer_net")
     with ThreadPoolExecutor(CONCURRENT) as pool:

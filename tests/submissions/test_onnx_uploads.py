@@ -77,6 +77,7 @@ def scored(client: APIClient, challenge: Challenge, path: Path, architecture: st
     return {result.leaderboard: result for result in submission.results.all()}
 
 
+@pytest.mark.slow
 def test_the_published_exports_upload_and_score_as_their_state_dicts(
     challenge_256: Challenge, participant: User, exports: Path
 ) -> None:

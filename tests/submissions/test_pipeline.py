@@ -89,6 +89,7 @@ def test_a_scored_submission_cannot_be_claimed_again(
     assert submission.attempts == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("architecture", "code"),
     [

@@ -119,6 +119,7 @@ def test_the_memory_limit_comes_from_the_settings(
     assert create(participant, joined, wide_legacy_pth, "transformer_net").config == {"width": 64}
 
 
+@pytest.mark.slow
 def test_concurrent_uploads_of_a_program_all_validate(joined: Challenge, program: Path) -> None:
     phase = joined.phases.get()
     spec = CheckpointSpec(program, "transformer_net")

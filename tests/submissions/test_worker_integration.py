@@ -19,7 +19,7 @@ from submissions.models import Submission
 from tests.factories import make_challenge
 from tests.submissions.processes import Celery, celery_like_make_demo
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SCORED_WITHIN_S = 180
 
 

@@ -23,6 +23,7 @@ from models.loading import CheckpointSpec, load_generator
 from scoring.engine import MetricNetwork, References, Scorer, ScoreResult
 from tests.scoring.engine.helpers import build_references, load_photo
 
+pytestmark = pytest.mark.slow
 RESOLUTION = 256
 PHOTOS = ("amber", "chicago", "sailboat")
 STYLES = ("mosaic", "candy")
