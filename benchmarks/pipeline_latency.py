@@ -287,7 +287,13 @@ def setup_django(env: dict[str, str]) -> None:
     call_command("migrate", verbosity=0)
 
 
-def challenge_create(var: Path) -> Setup:
+def challenge_create(
+    var: Path,
+    *,
+    resolution: int = RESOLUTION,
+    public: int = PUBLIC_IMAGES,
+    hidden: int = HIDDEN_IMAGES,
+) -> Setup:
     """The published challenge, a participant who joined with an API token, the checkpoint."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -297,15 +303,20 @@ def challenge_create(var: Path) -> Setup:
 
     bundle = demo_bundle_write(
         var / "bundle",
-        resolution=RESOLUTION,
+        resolution=resolution,
         slug=SLUG,
-        content_public=PUBLIC_IMAGES,
-        content_hidden=HIDDEN_IMAGES,
+        content_public=public,
+        content_hidden=hidden,
     )
     challenge = challenge_bundle_import(source=bundle)
-    # Room for every upload of the run, and for the large checkpoint of the memory part.
+    # Room for every upload of the run (queued at once, too), and for the large checkpoint of
+    # the memory part.
     challenge.phases.update(
-        max_per_day=1000, max_total=1000, max_params=500_000_000, max_checkpoint_bytes=2 << 30
+        max_per_day=1000,
+        max_total=1000,
+        max_running=1000,
+        max_params=500_000_000,
+        max_checkpoint_bytes=2 << 30,
     )
     user = get_user_model().objects.create_user("bench", password=uuid.uuid4().hex)
     participation_join(user=user, challenge=challenge, accept_rules=True)

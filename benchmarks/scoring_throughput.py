@@ -31,19 +31,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pipeline_latency import (
+    WIDTH,
     Api,
     Processes,
+    challenge_create,
     embedded_environment,
     free_port,
     setup_django,
-    transformer_net_file,
 )
 
-SLUG = "latency-bench"  # the setup below is pipeline_latency's, with its slug
 RESOLUTION = 128
 HIDDEN = 8
 PUBLIC = 2
-WIDTH = 16
 TARGET = 1.7
 SCORED_WITHIN_S = 1800
 # A Celery worker of this project, its queue to follow.
@@ -60,28 +59,6 @@ class Round:
     @property
     def per_hour(self) -> float:
         return 3600 * self.submissions / self.seconds
-
-
-def challenge_create(var: Path) -> str:
-    """The published challenge and a participant who joined; returns their API token."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from competitions.services import challenge_bundle_import, participation_join
-    from demo.services import demo_bundle_write
-
-    bundle = demo_bundle_write(
-        var / "bundle",
-        resolution=RESOLUTION,
-        slug=SLUG,
-        content_public=PUBLIC,
-        content_hidden=HIDDEN,
-    )
-    challenge = challenge_bundle_import(source=bundle)
-    challenge.phases.update(max_per_day=1000, max_total=1000, max_running=1000)
-    user = get_user_model().objects.create_user("bench", password=uuid.uuid4().hex)
-    participation_join(user=user, challenge=challenge, accept_rules=True)
-    return Token.objects.create(user=user).key
 
 
 def scoring_workers(processes: Processes, count: int) -> dict[str, str]:
@@ -171,8 +148,8 @@ def main() -> None:
         "ATELIER_API_THROTTLE_SUBMIT": "1000/minute",
     }
     setup_django(env)
-    token = challenge_create(var)
-    checkpoint = transformer_net_file(var, WIDTH)
+    setup = challenge_create(var, resolution=RESOLUTION, public=PUBLIC, hidden=HIDDEN)
+    token, checkpoint = setup.token, setup.checkpoint
     processes = Processes(var, env)
     rounds: list[Round] = []
     try:
