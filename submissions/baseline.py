@@ -26,8 +26,15 @@ from competitions.selectors import user_organizes
 from competitions.services import BASELINE_TASK
 from competitions.training import baseline_settings
 from config.errors import ApplicationError, refusal
-from models.training import StepLosses, TrainingError, TrainingResult, TrainingSettings, train
-from scoring.services import images_load, metric_network
+from models.training import (
+    StepLosses,
+    TrainingError,
+    TrainingResult,
+    TrainingSettings,
+    loss_network,
+    train,
+)
+from scoring.services import images_load
 from submissions import errors
 from submissions.models import Submission
 from submissions.services import submission_create
@@ -46,7 +53,8 @@ def baseline_train(
     progress: Callable[[StepLosses, int], None] | None = None,
     resume: bool = False,
 ) -> TrainingResult:
-    """Train on the challenge's public photos and style images with the scorer's VGG19;
+    """Train on the challenge's public photos and style images with the trainer's VGG19 loss
+    network (the configured weights file, else a seeded random VGG19);
     `resume` continues the run saved in `output_dir` up to the new `settings.steps`."""
     public = challenge.images.filter(split=ChallengeImage.Split.PUBLIC).order_by("sha256")
     content = list(public.filter(kind=ChallengeImage.Kind.CONTENT))
@@ -60,7 +68,10 @@ def baseline_train(
             list(images_load(styles)),
             output_dir=output_dir,
             device=device,
-            vgg=metric_network(device).network,
+            vgg=loss_network(
+                vgg_weights=django_settings.ATELIER_VGG19_WEIGHTS or None,
+                vgg_seed=settings.vgg_seed,
+            ),
             progress=progress,
             resume=resume,
         )

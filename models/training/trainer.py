@@ -100,8 +100,8 @@ ProgressCallback = Callable[[StepLosses, int], None]
 
 
 def loss_network(*, vgg_weights: Path | str | None, vgg_seed: int) -> VGG19:
-    """The scorer's VGG19: the weights file when given, else the first member of the seeded
-    random metric network; frozen, in eval mode, channels_last."""
+    """The loss network: the VGG19 weights file when given (the scorer's calibrated network),
+    else a seeded random VGG19; frozen, in eval mode, channels_last."""
     if vgg_weights:
         network = load_network(CheckpointSpec(Path(vgg_weights), "vgg19"))
         assert isinstance(network, VGG19)

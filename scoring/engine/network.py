@@ -1,13 +1,15 @@
-"""The metric network: VGG19 `features` from models/, ImageNet normalisation, six taps.
+"""The metric network: ImageNet normalisation and six taps, from published VGG19 weights or
+from seeded random texture networks.
 
 Weights come from a file an operator names (`ATELIER_VGG19_WEIGHTS`; torchvision's
-vgg19-dcbb9e9d.pth loads unchanged, its classifier ignored) and are then "calibrated", or from
-seeded Kaiming-normal VGG19s (`models.zoo.vgg.random_vgg19`), "uncalibrated". Random weights are
-an ensemble: `members` networks whose activations are concatenated along the channels, so every
-metric sees all of them at once (a Gram matrix per member; distances sum over members). One
-random network's deep layers rank stylisations differently from the next one's; the ensemble
-averages that out (README: Validity). Either way the `Fingerprint` says which network scored a
-result, at which resolution, with which engine code.
+vgg19-dcbb9e9d.pth loads unchanged, its classifier ignored) and are then "calibrated".
+Without one, the network is an ensemble of seeded wide single-layer multi-scale random networks
+(`models.zoo.texture.random_texture`), "uncalibrated": `members` networks whose activations are
+concatenated along the channels, so every metric sees all of them at once (a Gram matrix per
+member; distances sum over members). Random deep networks (VGG19, the default before engine
+version 3) ranked near-ties differently from one seed to the next; wide single-layer banks do
+not (README: Metric network). Either way the `Fingerprint` says which network scored a result,
+at which resolution, with which engine code.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from models.perceptual import (
     TAPS,
     member_seeds,
 )
-from models.zoo import vgg
+from models.zoo import texture, vgg
 from scoring.engine.errors import (
     METRIC_WEIGHTS_MISMATCH,
     METRIC_WEIGHTS_UNREADABLE,
@@ -44,8 +46,7 @@ logger = logging.getLogger(__name__)
 
 # Bump whenever a change to the engine changes any number it produces: results and reference
 # caches carry it in their fingerprint, so old ones read as stale instead of as comparable.
-ENGINE_VERSION = "2"
-NETWORK = vgg.NAME
+ENGINE_VERSION = "3"
 DEFAULT_SEED = 0
 
 # The tap whose spatial layout the content distance compares (README: Content).
@@ -92,8 +93,12 @@ class Fingerprint:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+Member = vgg.VGG19 | texture.RandomTexture
+
+
 class MetricNetwork:
-    """Frozen VGG19s that return the six metric taps of a [0, 1] batch in one forward pass each.
+    """Frozen networks (one VGG19, or random texture networks) that return the six metric taps
+    of a [0, 1] batch in one forward pass each.
 
     With several members (an ensemble of random networks), each tap is the members' activations
     concatenated along the channels, member by member: `members` tells the metrics how to split.
@@ -101,7 +106,7 @@ class MetricNetwork:
 
     def __init__(
         self,
-        network: vgg.VGG19 | Sequence[vgg.VGG19],
+        network: Member | Sequence[Member],
         *,
         weights_sha256: str | None,
         seed: int | None,
@@ -110,17 +115,24 @@ class MetricNetwork:
         self.device = torch.device(device)
         # channels_last: oneDNN's convolutions are about a fifth faster in it on CPU.
         self._memory_format = torch.channels_last if self.device.type == "cpu" else None
-        networks = [network] if isinstance(network, vgg.VGG19) else list(network)
+        networks = [network] if isinstance(network, Member) else list(network)
+        if len({type(member) for member in networks}) != 1:
+            raise ValueError("an ensemble's members must be networks of one kind")
         self.networks = [self._prepared(member) for member in networks]
         self.network = self.networks[0]
         self.members = len(self.networks)
-        self.width = int(self.network.features[0].out_channels)
+        if isinstance(self.network, vgg.VGG19):
+            self.name = vgg.NAME
+            self.width = int(self.network.features[0].out_channels)
+        else:
+            self.name = texture.NAME
+            self.width = self.network.width
         self.weights_sha256 = weights_sha256
         self.seed = seed
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
-    def _prepared(self, network: vgg.VGG19) -> vgg.VGG19:
+    def _prepared(self, network: Member) -> Member:
         network = network.eval().requires_grad_(False).to(self.device)
         if self._memory_format is not None:
             network = network.to(memory_format=self._memory_format)
@@ -131,13 +143,13 @@ class MetricNetwork:
         cls,
         seed: int = DEFAULT_SEED,
         *,
-        width: int = 64,
+        width: int = texture.DEFAULT_WIDTH,
         members: int = 1,
         device: torch.device | str = "cpu",
     ) -> MetricNetwork:
-        """`members` seeded random VGG19s: `seed` itself for one, else seeds seed·1000 + m, so
-        the ensembles of two seeds share no network."""
-        networks = [vgg.random_vgg19(member, width) for member in member_seeds(seed, members)]
+        """`members` seeded random texture networks: `seed` itself for one, else seeds
+        seed·1000 + m, so the ensembles of two seeds share no network."""
+        networks = [texture.random_texture(member, width) for member in member_seeds(seed, members)]
         return cls(networks, weights_sha256=None, seed=seed, device=device)
 
     @classmethod
@@ -164,7 +176,7 @@ class MetricNetwork:
                 ErrorCode.METRIC_WEIGHTS_MISMATCH,
                 METRIC_WEIGHTS_MISMATCH.format(name=path.name, problem=problem),
             ) from error
-        logger.info("metric network %s loaded from %s (sha256 %s)", NETWORK, path, raw.sha256)
+        logger.info("metric network %s loaded from %s (sha256 %s)", vgg.NAME, path, raw.sha256)
         return cls(network, weights_sha256=raw.sha256, seed=None, device=device)
 
     @classmethod
@@ -187,7 +199,7 @@ class MetricNetwork:
 
     def fingerprint(self, resolution: int) -> Fingerprint:
         return Fingerprint(
-            network=NETWORK,
+            network=self.name,
             width=self.width,
             weights_sha256=self.weights_sha256,
             seed=self.seed,
@@ -213,6 +225,8 @@ class MetricNetwork:
             normalised = (images.to(self.device) - self._mean) / self._std
             if self._memory_format is not None:
                 normalised = normalised.contiguous(memory_format=self._memory_format)
+            if isinstance(self.network, texture.RandomTexture):
+                return [member(normalised, taps) for member in self.networks]
             indices = [TAPS[tap] for tap in taps]
             activations = [member(normalised, indices) for member in self.networks]
             return [{tap: member[TAPS[tap]] for tap in taps} for member in activations]

@@ -56,7 +56,7 @@ def test_a_submission_is_scored_on_both_leaderboards(
     submission.refresh_from_db()
     assert submission.status == Submission.Status.SCORED
     assert (submission.stage, submission.progress, submission.attempts) == ("scored", 1.0, 1)
-    assert submission.scoring_fingerprint["network"] == "vgg19"
+    assert submission.scoring_fingerprint["network"] == "random-texture"
     results = {result.leaderboard: result for result in submission.results.all()}
     assert set(results) == {"public", "private"}
     assert results["public"].images == 1

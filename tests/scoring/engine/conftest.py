@@ -15,7 +15,7 @@ TINY = 32
 
 @pytest.fixture(scope="session")
 def tiny_network() -> MetricNetwork:
-    """A seeded random VGG19 of width 4: the real layer structure at a fraction of the cost."""
+    """A seeded random texture network of width 4: the real scales at a fraction of the cost."""
     return MetricNetwork.random(seed=0, width=4)
 
 
