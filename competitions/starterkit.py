@@ -108,10 +108,11 @@ if __name__ == "__main__":
 # Steps of the README's train command: a few minutes on a laptop CPU; more is better.
 README_STEPS = 300
 METRIC_DEFINITIONS = {
-    "content_distance": "mean over images of ‖F(out) − F(content)‖² / ‖F(content)‖², "
-    "F = VGG19 relu4_2 features",
-    "style_distance": "mean over images of ⅕ Σ_l ‖G_l(out) − T_l‖² / ‖T_l‖² over relu1_1, "
-    "relu2_1, relu3_1, relu4_1, relu5_1, G = F Fᵀ / (C·H·W); T: the nearest of K style "
+    "content_distance": "mean over images of 1 − cos between the scene layouts of the output "
+    "and of its photo: the metric network's relu3_1 features averaged over 16-pixel cells, "
+    "centred per channel",
+    "style_distance": "mean over images of ⅕ Σ_l ‖G_l(out) − T_l‖² / ‖T_l‖² over the metric "
+    "network's five style taps (relu1_1 … relu5_1), G = F Fᵀ / (C·H·W); T: the nearest of K style "
     "prototypes (single style; K = 1: the mean Gram of all style images, hidden ones included) "
     "or the paired style image (arbitrary style)",
     "palette_distance": "mean over images of the sliced Wasserstein-2 distance between the "
@@ -172,7 +173,7 @@ run continues with the same command plus `--resume`. The defaults (from challeng
 the organizers' baseline; a wider network (`--width 16`), larger crops and more steps do
 better.
 
-The losses use the same VGG19 the leaderboard scores with: {network_text} Real VGG19 weights
+The losses use {network_text} Real VGG19 weights
 give better-looking results: `--vgg-weights vgg19-dcbb9e9d.pth` (torchvision's file; the
 kit does not download anything).
 
@@ -287,9 +288,10 @@ def challenge_json(challenge: Challenge) -> dict[str, Any]:
             for name, direction in METRIC_DIRECTIONS.items()
         },
         "metric_network": {
-            "network": "vgg19",
+            "network": "vgg19" if calibrated else "random-texture",
+            "members": 1 if calibrated else settings.ATELIER_VGG19_MEMBERS,
             "taps": {
-                "content": "relu4_2",
+                "content": "relu3_1",
                 "style": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
             },
             "normalisation": "ImageNet mean and std on [0, 1] RGB",
@@ -311,14 +313,16 @@ def challenge_json(challenge: Challenge) -> dict[str, Any]:
 def readme(challenge: Challenge, meta: dict[str, Any]) -> str:
     if meta["metric_network"]["calibrated"]:
         network_text = (
-            "this challenge scores with published VGG19 weights, so train with them too "
+            "the published VGG19 weights this challenge scores with: train with them too "
             "(`--vgg-weights`); without them the trainer falls back to a random VGG19."
         )
     else:
         network_text = (
-            f"a VGG19 with seeded random weights (seed {meta['metric_network']['seed']}, "
-            "read from challenge.json), a recognised texture model that ranks stylisations "
-            "but gives rougher images."
+            "a VGG19 with seeded random weights (seed "
+            f"{meta['metric_network']['seed']}, read from challenge.json), a recognised "
+            "texture model that gives rougher images. The leaderboard measures with other, "
+            "independent random networks (wide texture filter banks), as it would a model "
+            "trained with any VGG."
         )
     site = settings.ATELIER_SITE_URL.rstrip("/")
     return README.format(

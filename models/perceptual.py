@@ -26,7 +26,8 @@ TAPS = {
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Random VGG19s averaged by the default metric network (scoring/engine/README.md: Validity).
+# Random networks side by side in the default metric network (scoring/engine/README.md); the
+# trainer's random loss network is member 0 of the same seeds, as a VGG19.
 DEFAULT_MEMBERS = 3
 
 

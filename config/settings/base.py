@@ -249,11 +249,13 @@ ATELIER_JSON_MAX_DEPTH = env.int("ATELIER_JSON_MAX_DEPTH", default=64)
 ATELIER_JSON_MAX_BYTES = env.int("ATELIER_JSON_MAX_BYTES", default=2 * 1024**2)
 # --- Scoring --------------------------------------------------------------------------------
 # The metric network: torchvision's vgg19-dcbb9e9d.pth (or a safetensors copy) when given,
-# else a VGG19 with seeded random weights (results are then marked "uncalibrated").
+# else seeded random texture networks (results are then marked "uncalibrated"). The seed also
+# draws the trainer's random VGG19 loss network (baselines, starter kit).
 ATELIER_VGG19_WEIGHTS = env.str("ATELIER_VGG19_WEIGHTS", default="")
 ATELIER_VGG19_SEED = env.int("ATELIER_VGG19_SEED", default=0)
-# Without a weights file, the metric network is this many seeded random VGG19s averaged: one
-# random network's ranking of real checkpoints depends on its seed (scoring/engine/README.md).
+# Without a weights file, the metric network is this many seeded random texture networks side
+# by side, which makes the ranking a property of the images, not of the seed
+# (scoring/engine/README.md: Metric network). The setting keeps its historical name.
 ATELIER_VGG19_MEMBERS = env.int("ATELIER_VGG19_MEMBERS", default=3)
 # The judge gate (scoring/engine/judge_training.py): a judge below this balanced held-out
 # accuracy, or checked on fewer tiles, never scores. Negatives: how many images of other

@@ -109,9 +109,10 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
     assert "adain" not in meta["io"]["architectures"]
     assert meta["metrics"]["composite"]["direction"] == "lower"
     assert meta["metrics"]["judge_realism"]["direction"] == "higher"
-    assert "relu4_2" in meta["metrics"]["content_distance"]["definition"]
+    assert "relu3_1" in meta["metrics"]["content_distance"]["definition"]
     assert meta["metric_network"] == {
         **meta["metric_network"],
+        "network": "random-texture",
         "calibrated": False,
         "seed": 0,
     }
