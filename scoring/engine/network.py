@@ -49,7 +49,8 @@ logger = logging.getLogger(__name__)
 ENGINE_VERSION = "3"
 DEFAULT_SEED = 0
 
-# The tap whose spatial layout the content distance compares (README: Content).
+# VGG19's tap whose spatial layout the content distance compares (README: Content); the
+# texture network has a tap of its own for it (`models.zoo.texture.LAYOUT_TAP`).
 LAYOUT_TAP = "relu3_1"
 
 Features = dict[str, torch.Tensor]
@@ -124,9 +125,13 @@ class MetricNetwork:
         if isinstance(self.network, vgg.VGG19):
             self.name = vgg.NAME
             self.width = int(self.network.features[0].out_channels)
+            self.taps: tuple[str, ...] = tuple(TAPS)
+            self.layout_tap = LAYOUT_TAP
         else:
             self.name = texture.NAME
             self.width = self.network.width
+            self.taps = texture.TAPS
+            self.layout_tap = texture.LAYOUT_TAP
         self.weights_sha256 = weights_sha256
         self.seed = seed
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -208,19 +213,20 @@ class MetricNetwork:
             members=self.members,
         )
 
-    def features(self, images: torch.Tensor, taps: tuple[str, ...] = tuple(TAPS)) -> Features:
+    def features(self, images: torch.Tensor, taps: tuple[str, ...] | None = None) -> Features:
         """The activations at `taps` of a float RGB batch in [0, 1], stopping at the deepest;
         the members' side by side along the channels."""
         members = self.member_features(images, taps)
         if len(members) == 1:
             return members[0]
-        return {tap: torch.cat([member[tap] for member in members], dim=1) for tap in taps}
+        return {tap: torch.cat([member[tap] for member in members], dim=1) for tap in members[0]}
 
     def member_features(
-        self, images: torch.Tensor, taps: tuple[str, ...] = tuple(TAPS)
+        self, images: torch.Tensor, taps: tuple[str, ...] | None = None
     ) -> list[Features]:
         """The activations at `taps`, one dict per member: what the metrics take, without the
         copy that putting the members side by side costs."""
+        taps = self.taps if taps is None else taps
         with torch.inference_mode():
             normalised = (images.to(self.device) - self._mean) / self._std
             if self._memory_format is not None:
@@ -232,7 +238,7 @@ class MetricNetwork:
             return [{tap: member[TAPS[tap]] for tap in taps} for member in activations]
 
     def timed_member_features(self, images: torch.Tensor) -> tuple[list[Features], float]:
-        """All six taps of each member and the seconds the forward passes took (the
+        """Every tap of each member and the seconds the forward passes took (the
         runtime_ratio denominator)."""
         self._synchronise()
         start = time.perf_counter()

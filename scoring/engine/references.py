@@ -51,7 +51,7 @@ from scoring.engine.metrics import (
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import LAYOUT_TAP, Fingerprint, MetricNetwork
+from scoring.engine.network import Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.prototypes import style_prototypes
 
@@ -344,7 +344,9 @@ def _content_features(
     for batch in torch.split(content, batch_size):
         members = network.member_features(batch)
         features.append(
-            layouts([member[LAYOUT_TAP] for member in members], batch.shape[-1]).cpu().contiguous()
+            layouts([member[network.layout_tap] for member in members], batch.shape[-1])
+            .cpu()
+            .contiguous()
         )
         for tap in STYLE_TAPS:
             grams[tap].append(gram_matrices([member[tap] for member in members]).cpu())

@@ -53,7 +53,7 @@ from scoring.engine.metrics import (
     structural_signatures,
     style_distances,
 )
-from scoring.engine.network import LAYOUT_TAP, Fingerprint, MetricNetwork
+from scoring.engine.network import Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
 from scoring.engine.references import References, nearest_or_paired
 
@@ -189,7 +189,9 @@ class Scorer:
             members, seconds = self.network.timed_member_features(outputs)
             self.metric_seconds += seconds
             self._content[index] = content_distances(
-                layouts([member[LAYOUT_TAP] for member in members], references.resolution),
+                layouts(
+                    [member[self.network.layout_tap] for member in members], references.resolution
+                ),
                 references.content_layouts[index],
             )
             grams = {tap: gram_matrices([member[tap] for member in members]) for tap in STYLE_TAPS}

@@ -55,7 +55,15 @@ def test_texture_taps_are_one_random_filter_bank_per_scale(tiny_network: MetricN
     through its own 5×5 bank and a ReLU (the two finest read every second position)."""
     images = smooth_images(2, 64)
     features = tiny_network.features(images)
-    assert list(features) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+    assert list(features) == [
+        "relu1_1",
+        "relu2_1",
+        "relu3_1",
+        "relu4_1",
+        "relu4_2",
+        "relu5_1",
+        "layout",
+    ]
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     normalised = (images - mean) / std
@@ -69,6 +77,19 @@ def test_texture_taps_are_one_random_filter_bank_per_scale(tiny_network: MetricN
         torch.testing.assert_close(features[tap], expected)
     assert [features[tap].shape[-1] for tap in TAP_SCALES] == [32, 16, 16, 8, 8, 4]
     assert torch.equal(features["relu4_2"], features["relu4_1"])
+    quarter = torch.nn.functional.avg_pool2d(normalised, 4)
+    padded = torch.nn.functional.pad(quarter, [2, 2, 2, 2], mode="reflect")
+    expected = torch.relu(torch.nn.functional.conv2d(padded, member.layout.weight))
+    torch.testing.assert_close(features["layout"], expected)
+
+
+def test_the_layout_bank_sees_edges_not_flat_colour() -> None:
+    member = random_texture(0, width=8)
+    sums = member.layout.weight.sum(dim=(2, 3))
+    assert sums.abs().max() < 1e-5
+    flat = torch.full((1, 3, 32, 32), 0.7)
+    assert member(flat, ["layout"])["layout"].abs().max() < 1e-5
+    assert member(flat, ["relu3_1"])["relu3_1"].abs().max() > 0.01  # style banks see colour
 
 
 def test_texture_network_computes_no_scale_past_the_coarsest_tap() -> None:

@@ -37,7 +37,7 @@ def test_references_hold_what_scoring_needs(
     assert references.count == 6
     assert references.resolution == 32
     assert references.task_kind == TaskKind.SINGLE_STYLE
-    expected = layouts(tiny_network.features(content)["relu3_1"], 32)
+    expected = layouts(tiny_network.features(content)[tiny_network.layout_tap], 32)
     torch.testing.assert_close(references.content_layouts, expected)
     assert references.content_layouts.dtype == torch.float64
     assert {
