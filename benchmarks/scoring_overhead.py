@@ -45,7 +45,7 @@ import torch
 from torch.nn import functional
 
 from models.loading import CheckpointSpec, LoadedGenerator, load_generator
-from models.perceptual import DEFAULT_MEMBERS, STYLE_TAPS, gram_matrices
+from models.perceptual import DEFAULT_MEMBERS
 from models.zoo.transformer_net import TransformerNet
 from models.zoo.vgg import random_vgg19
 from scoring.engine import (
@@ -60,6 +60,7 @@ from scoring.engine import (
     references_build,
     tensor_sha256,
 )
+from scoring.engine.metrics import style_statistics
 
 logger = logging.getLogger("benchmarks.scoring_overhead")
 
@@ -126,8 +127,7 @@ def floor(
         for batch in torch.split(challenge.content, BATCH):
             members = network.member_features(generator(batch))
             if grams:
-                for tap in STYLE_TAPS:
-                    gram_matrices([member[tap] for member in members])
+                style_statistics(members)
 
 
 def engine(generator: LoadedGenerator, challenge: Challenge, references: References) -> None:

@@ -20,6 +20,10 @@ reflected borders. It answers to edges and not to flat colour, so a stylisation 
 the photo's colours keeps its layout, and a flat image has none; the style banks keep colour,
 which is part of a style.
 
+The style banks read their borders replicated: a flat image is flat at every scale, so its
+feature covariance is zero, as the style distance expects (scoring/engine/metrics.py), and the
+border adds no texture of its own to small maps.
+
 Input is an ImageNet-normalised batch, as for VGG19; normalisation is the caller's business.
 """
 
@@ -50,7 +54,15 @@ class RandomTexture(nn.Module):
         super().__init__()
         self.width = width
         self.scales = nn.ModuleList(
-            nn.Conv2d(3, width, kernel, stride=stride, padding=kernel // 2, bias=False)
+            nn.Conv2d(
+                3,
+                width,
+                kernel,
+                stride=stride,
+                padding=kernel // 2,
+                bias=False,
+                padding_mode="replicate",
+            )
             for stride in STRIDES
         )
         self.layout = nn.Conv2d(

@@ -64,7 +64,7 @@ TOO_MANY_PROTOTYPES = (
 DEGENERATE_CONTENT = (
     "Content image {index} is flat (it has no layout), so its content distance is undefined."
 )
-DEGENERATE_STYLE = "A style target has an all-zero Gram matrix at {tap}."
+DEGENERATE_STYLE = "A style target has no style statistics: its features are all zero."
 BAD_REFERENCES_FILE = "The reference cache file {name} cannot be read: {problem}"
 STALE_REFERENCES = (
     "The reference cache was built for {built}, not for {expected}; rebuild it before scoring."

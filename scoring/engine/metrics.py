@@ -19,6 +19,7 @@ import scipy.linalg
 import torch
 from torch.nn import functional
 
+from models.perceptual import STYLE_TAPS, gram_matrices
 from scoring.engine.errors import FRECHET_IMAGINARY, ErrorCode, ScoringError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,10 @@ METRIC_HELP: dict[str, str] = {
 }
 
 SIGNATURE_SIZE = 32
+COVARIANCE = "covariance"
+MEAN = "mean"
+# The style statistics: each style tap's feature covariance and mean (see style_statistics).
+STYLE_KEYS = tuple(f"{tap}.{part}" for tap in STYLE_TAPS for part in (COVARIANCE, MEAN))
 # Content layouts average relu3_1 over cells of this many pixels, at least 2×2 cells.
 LAYOUT_CELL = 16
 MIN_LAYOUT_CELLS = 2
@@ -113,39 +118,80 @@ def content_distances(outputs: torch.Tensor, references: torch.Tensor) -> torch.
     return (1.0 - (outputs.cpu() * references).sum(dim=1)).clamp_min(0.0) + 0.0
 
 
+def style_statistics(
+    members: Sequence[Mapping[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """The style statistics of a batch, keyed by STYLE_KEYS: per style tap, the covariance of
+    the features over positions (the centred Gram matrix, B×C×C, scaled like a Gram by 1/C)
+    and their mean (B×C); B×members×… for an ensemble.
+
+    The two are kept apart so that each is compared relative to its own size. An uncentred
+    Gram matrix is their sum, Σ + μμᵀ, and on a random network μμᵀ is most of it: a flat
+    image of the style's average colour, whose Σ is zero, then matches a style almost as
+    well as a painting does. Apart, the texture (Σ) weighs as much as the colour (μ).
+    """
+    statistics: dict[str, torch.Tensor] = {}
+    for tap in STYLE_TAPS:
+        features = [member[tap] for member in members]
+        grams = gram_matrices(features)
+        means = torch.stack([feature.mean(dim=(2, 3)) for feature in features], dim=1)
+        if len(features) == 1:
+            means = means.squeeze(1)
+        channels = features[0].shape[1]
+        outer = means.unsqueeze(-1) * means.unsqueeze(-2) / channels
+        statistics[f"{tap}.{COVARIANCE}"] = grams - outer
+        statistics[f"{tap}.{MEAN}"] = means
+    return statistics
+
+
 def style_distances(
-    grams: Mapping[str, torch.Tensor],
+    statistics: Mapping[str, torch.Tensor],
     targets: Mapping[str, torch.Tensor],
     target_norms: Mapping[str, torch.Tensor],
 ) -> torch.Tensor:
-    """Σₗ ⅕ ‖G_l(out) − T_l‖²_F / ‖T_l‖²_F for each output and each target: a B×T matrix.
+    """Σₖ ‖S_k − T_k‖² / (‖S_k‖² + ‖T_k‖²) / K over the K style statistics (STYLE_KEYS) for
+    each output and each target: a B×T matrix, each term in [0, 1].
 
-    `targets[tap]` holds T targets (T×C×C), `target_norms[tap]` their ‖T_l‖²_F.
+    `targets[key]` holds T targets (T×C×C or T×C), `target_norms[key]` their ‖T_k‖². The
+    terms are bounded because both statistics are non-negative in the sense that matters
+    (covariances are positive semidefinite, ReLU means are non-negative vectors, so
+    ⟨S, T⟩ ≥ 0): 0 is the same statistic, 1 nothing in common. Dividing by the target's norm
+    alone is unbounded above, and a photo's coarse-scale covariance, many times a painting's,
+    then outweighs everything the finer scales say. A statistic both sides lack (the covariance
+    of a map too small to vary) counts 0.
     """
     total: torch.Tensor | None = None
-    for tap, gram in grams.items():
-        target = targets[tap].to(gram.device)
+    for key, statistic in statistics.items():
+        target = targets[key].to(statistic.device)
+        own = squared_norms(statistic).cpu().unsqueeze(1)
         per_target = torch.stack(
-            [squared_norms(gram - target[t]) for t in range(target.shape[0])], dim=1
+            [squared_norms(statistic - target[t]) for t in range(target.shape[0])], dim=1
         ).cpu()
-        term = per_target / target_norms[tap].unsqueeze(0) / len(grams)
+        term = bounded_ratio(per_target, own + target_norms[key].unsqueeze(0)) / len(statistics)
         total = term if total is None else total + term
     assert total is not None
     return total
 
 
 def paired_style_distances(
-    grams: Mapping[str, torch.Tensor],
+    statistics: Mapping[str, torch.Tensor],
     targets: Mapping[str, torch.Tensor],
     target_norms: Mapping[str, torch.Tensor],
     pairs: torch.Tensor,
 ) -> torch.Tensor:
-    """The style distance of each output to its own target `targets[tap][pairs[i]]`."""
+    """The style distance of each output to its own target `targets[key][pairs[i]]`."""
     total = torch.zeros(pairs.shape[0], dtype=torch.float64)
-    for tap, gram in grams.items():
-        target = targets[tap][pairs].to(gram.device)
-        total += squared_norms(gram - target).cpu() / target_norms[tap][pairs] / len(grams)
+    for key, statistic in statistics.items():
+        target = targets[key][pairs].to(statistic.device)
+        difference = squared_norms(statistic - target).cpu()
+        norms = squared_norms(statistic).cpu() + target_norms[key][pairs]
+        total += bounded_ratio(difference, norms) / len(statistics)
     return total
+
+
+def bounded_ratio(difference: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    """difference ÷ norms, and 0 where both statistics are zero (neither has any of it)."""
+    return torch.where(norms > 0, difference / norms.clamp_min(1e-300), 0.0)
 
 
 def structural_signatures(images: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""K style prototypes of a single-style challenge: k-means over the style images' Gram vectors.
+"""K style prototypes of a single-style challenge: k-means over the style images' statistics.
 
-Each style image is one vector: its five Gram matrices, each scaled by 1 / (√5 · ‖mean Gram‖)
-of its layer, concatenated. Squared Euclidean distance between such vectors is then the
-style distance of DESIGN.md section 6 with the layer norms of the mean style instead of the
-prototype's own, so the clusters k-means finds are clusters of that distance, and no layer
-wins only because its Gram entries are larger. The prototypes are the cluster means, scaled
-back to Gram matrices. K = 1 gives the mean of all style images.
+Each style image is one vector: its ten style statistics (metrics.style_statistics), each
+scaled by 1 / (√10 · ‖mean of that statistic‖), concatenated. Squared Euclidean distance between
+such vectors is then the style distance's numerator over the norms of the mean style, so the
+clusters k-means finds are clusters of that distance, and no statistic wins only because its
+entries are larger. A statistic that is zero for every image stays zero. The prototypes are
+the cluster means, scaled back. K = 1 gives the mean of all style images.
 
 k-means is scipy's `kmeans2` from a deterministic start: farthest-first traversal beginning at
 the style image closest to the mean (ties to the lower index), then a fixed number of Lloyd
@@ -36,16 +36,18 @@ KMEANS_ITERATIONS = 20
 
 
 def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-    """K prototypes (K×C×C per tap) from the Gram matrices of S style images (S×C×C per tap;
+    """K prototypes (K×… per key) from the style statistics of S style images (S×… per key;
     S×members×C×C and K×members×C×C with an ensemble of metric networks)."""
     taps = list(grams)
     count = grams[taps[0]].shape[0]
     scales: dict[str, float] = {}
     for tap in taps:
         mean_norm = float(grams[tap].double().mean(dim=0).norm())
-        if mean_norm == 0.0:
-            raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE.format(tap=tap))
-        scales[tap] = 1.0 / (math.sqrt(len(taps)) * mean_norm)
+        # A statistic that is zero for every style image (the covariance of a map too small to
+        # vary) tells the clusters nothing; left unscaled, it stays zero.
+        scales[tap] = 1.0 / (math.sqrt(len(taps)) * mean_norm) if mean_norm else 1.0
+    if not any(float(grams[tap].abs().max()) for tap in taps):
+        raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE)
     data = np.concatenate(
         [grams[tap].reshape(count, -1).double().numpy() * scales[tap] for tap in taps], axis=1
     )

@@ -33,7 +33,7 @@ import safetensors.torch
 import torch
 
 from models.determinism import deterministic
-from models.perceptual import STYLE_TAPS, gram_matrices
+from models.perceptual import STYLE_TAPS
 from scoring.engine.errors import (
     BAD_REFERENCES_FILE,
     DEGENERATE_CONTENT,
@@ -44,12 +44,14 @@ from scoring.engine.errors import (
 from scoring.engine.images import ImageSet, stack_images
 from scoring.engine.judge import Judge
 from scoring.engine.metrics import (
+    STYLE_KEYS,
     PatchStatistics,
     layouts,
     mirrored,
     squared_norms,
     structural_signatures,
     style_distances,
+    style_statistics,
 )
 from scoring.engine.network import Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
@@ -161,9 +163,9 @@ class References:
             "photo_palette_distances": self.photo_palette_distances,
             "public_style_signatures": self.public_style_signatures,
         }
-        for tap in STYLE_TAPS:
-            tensors[f"style_targets.{tap}"] = self.style_targets[tap]
-            tensors[f"style_norms.{tap}"] = self.style_norms[tap]
+        for key in STYLE_KEYS:
+            tensors[f"style_targets.{key}"] = self.style_targets[key]
+            tensors[f"style_norms.{key}"] = self.style_norms[key]
         optional = {
             "style_pairing": self.style_pairing,
             "judge_mean": self.judge_mean,
@@ -196,8 +198,8 @@ class References:
                 judge_sha256=metadata["judge_sha256"] or None,
                 content_layouts=tensors["content_layouts"],
                 content_signatures=tensors["content_signatures"],
-                style_targets={tap: tensors[f"style_targets.{tap}"] for tap in STYLE_TAPS},
-                style_norms={tap: tensors[f"style_norms.{tap}"] for tap in STYLE_TAPS},
+                style_targets={key: tensors[f"style_targets.{key}"] for key in STYLE_KEYS},
+                style_norms={key: tensors[f"style_norms.{key}"] for key in STYLE_KEYS},
                 style_pairing=tensors.get("style_pairing"),
                 palette_targets=tensors["palette_targets"],
                 photo_style_distances=tensors["photo_style_distances"],
@@ -285,20 +287,20 @@ def references_build(
         None if spec.style_pairing is None else torch.tensor(spec.style_pairing, dtype=torch.int64)
     )
     with deterministic():
-        content_layouts, content_grams = _content_features(content, network, batch_size)
+        content_layouts, content_statistics = _content_features(content, network, batch_size)
         degenerate = torch.nonzero(squared_norms(content_layouts) == 0).flatten().tolist()
         if degenerate:
             message = DEGENERATE_CONTENT.format(index=degenerate[0])
             raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, message)
-        grams = _style_grams(style, network, batch_size)
+        statistics = _style_statistics(style, network, batch_size)
         if spec.task_kind == TaskKind.SINGLE_STYLE:
-            targets = style_prototypes(grams, spec.prototypes)
+            targets = style_prototypes(statistics, spec.prototypes)
         else:
-            targets = grams
-        style_norms = {tap: squared_norms(target) for tap, target in targets.items()}
-        for tap, norms in style_norms.items():
-            if bool((norms == 0).any()):
-                raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE.format(tap=tap))
+            targets = statistics
+        style_norms = {key: squared_norms(target) for key, target in targets.items()}
+        # One zero statistic is a map too small to vary; a target with none at all is no style.
+        if bool((torch.stack(list(style_norms.values())).sum(dim=0) == 0).any()):
+            raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE)
         palette_targets = _palette_targets(style, spec.task_kind, batch_size)
         content_quantiles = torch.cat(
             [palette_quantiles(batch) for batch in torch.split(content, batch_size)]
@@ -316,7 +318,7 @@ def references_build(
             style_pairing=pairing,
             palette_targets=palette_targets,
             photo_style_distances=nearest_or_paired(
-                style_distances(content_grams, targets, style_norms), pairing
+                style_distances(content_statistics, targets, style_norms), pairing
             ),
             photo_palette_distances=nearest_or_paired(
                 palette_distances(content_quantiles, palette_targets), pairing
@@ -338,9 +340,9 @@ def references_build(
 def _content_features(
     content: torch.Tensor, network: MetricNetwork, batch_size: int
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The layouts of the test photos, and their style Grams (for the baselines)."""
+    """The layouts of the test photos, and their style statistics (for the baselines)."""
     features: list[torch.Tensor] = []
-    grams: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
+    statistics: dict[str, list[torch.Tensor]] = {key: [] for key in STYLE_KEYS}
     for batch in torch.split(content, batch_size):
         members = network.member_features(batch)
         features.append(
@@ -348,9 +350,9 @@ def _content_features(
             .cpu()
             .contiguous()
         )
-        for tap in STYLE_TAPS:
-            grams[tap].append(gram_matrices([member[tap] for member in members]).cpu())
-    return torch.cat(features), {tap: torch.cat(values) for tap, values in grams.items()}
+        for key, value in style_statistics(members).items():
+            statistics[key].append(value.cpu())
+    return torch.cat(features), {key: torch.cat(values) for key, values in statistics.items()}
 
 
 def nearest_or_paired(distances: torch.Tensor, pairing: torch.Tensor | None) -> torch.Tensor:
@@ -368,15 +370,15 @@ def _palette_targets(style: torch.Tensor, task_kind: TaskKind, batch_size: int) 
     return quantiles
 
 
-def _style_grams(
+def _style_statistics(
     style: torch.Tensor, network: MetricNetwork, batch_size: int
 ) -> dict[str, torch.Tensor]:
-    per_batch: dict[str, list[torch.Tensor]] = {tap: [] for tap in STYLE_TAPS}
+    per_batch: dict[str, list[torch.Tensor]] = {key: [] for key in STYLE_KEYS}
     for batch in torch.split(style, batch_size):
         members = network.member_features(batch, STYLE_TAPS)
-        for tap in STYLE_TAPS:
-            per_batch[tap].append(gram_matrices([member[tap] for member in members]).cpu())
-    return {tap: torch.cat(grams) for tap, grams in per_batch.items()}
+        for key, value in style_statistics(members).items():
+            per_batch[key].append(value.cpu())
+    return {key: torch.cat(values) for key, values in per_batch.items()}
 
 
 def _judge_statistics(

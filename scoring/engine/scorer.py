@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from models.determinism import deterministic
-from models.perceptual import STYLE_TAPS, gram_matrices
 from scoring.engine.errors import (
     BAD_OUTPUT_INDICES,
     INCOMPLETE_OUTPUTS,
@@ -52,6 +51,7 @@ from scoring.engine.metrics import (
     paired_style_distances,
     structural_signatures,
     style_distances,
+    style_statistics,
 )
 from scoring.engine.network import Fingerprint, MetricNetwork
 from scoring.engine.palette import palette_distances, palette_quantiles
@@ -194,15 +194,17 @@ class Scorer:
                 ),
                 references.content_layouts[index],
             )
-            grams = {tap: gram_matrices([member[tap] for member in members]) for tap in STYLE_TAPS}
+            statistics = style_statistics(members)
             del members
             pairing = None if references.style_pairing is None else references.style_pairing[index]
             if pairing is None:
-                distances = style_distances(grams, references.style_targets, references.style_norms)
+                distances = style_distances(
+                    statistics, references.style_targets, references.style_norms
+                )
                 self._style[index] = distances.amin(dim=1)
             else:
                 self._style[index] = paired_style_distances(
-                    grams, references.style_targets, references.style_norms, pairing
+                    statistics, references.style_targets, references.style_norms, pairing
                 )
             self._palette[index] = nearest_or_paired(
                 palette_distances(palette_quantiles(outputs), references.palette_targets), pairing

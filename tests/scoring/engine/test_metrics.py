@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.perceptual import gram_matrices
+from models.perceptual import STYLE_TAPS, gram_matrices
 from scoring.engine import ErrorCode, ScoringError
 from scoring.engine.errors import FRECHET_IMAGINARY
 from scoring.engine.metrics import (
     METRIC_DIRECTIONS,
     METRICS,
+    STYLE_KEYS,
     Direction,
     PatchStatistics,
     composite,
@@ -25,8 +26,10 @@ from scoring.engine.metrics import (
     memorized,
     mirrored,
     paired_style_distances,
+    squared_norms,
     structural_signatures,
     style_distances,
+    style_statistics,
 )
 from tests.scoring.engine.helpers import smooth_images
 
@@ -65,14 +68,54 @@ def test_content_distance_is_one_minus_the_cosine_of_the_layouts() -> None:
     assert content_distances(layouts(flat, 64), reference).item() == 1.0
 
 
-def test_style_distance_averages_relative_gram_errors_over_the_layers() -> None:
-    grams = {"a": torch.tensor([[[2.0]]]), "b": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])}
-    targets = {"a": torch.tensor([[[1.0]], [[2.0]]]), "b": torch.eye(2).repeat(2, 1, 1)}
+def test_style_distance_averages_bounded_relative_errors_over_the_statistics() -> None:
+    statistics = {"a": torch.tensor([[[2.0]]]), "b": torch.tensor([[1.0, 0.0]])}
+    targets = {"a": torch.tensor([[[1.0]], [[2.0]]]), "b": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}
     norms = {"a": torch.tensor([1.0, 4.0], dtype=torch.float64)}
-    norms["b"] = torch.tensor([2.0, 2.0], dtype=torch.float64)
-    distances = style_distances(grams, targets, norms)
-    # Target 0: layer a (2−1)²/1 = 1, layer b 0; target 1: both 0. Mean over the 2 layers.
-    assert distances.tolist() == [[0.5, 0.0]]
+    norms["b"] = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    distances = style_distances(statistics, targets, norms)
+    # Target 0: a (2−1)² / (4 + 1) = 0.2, b 0. Target 1: a 0, b (1 + 1) / (1 + 1) = 1, the
+    # most two non-negative statistics can differ. Mean over the 2 statistics.
+    assert distances.tolist() == [[0.1, 0.5]]
+    # A statistic neither side has (zero on both) is no difference.
+    statistics["c"] = torch.zeros(1, 2)
+    targets["c"], norms["c"] = torch.zeros(2, 2), torch.zeros(2, dtype=torch.float64)
+    assert style_distances(statistics, targets, norms).tolist() == [[0.2 / 3, 1 / 3]]
+
+
+def test_style_statistics_are_the_covariance_and_the_mean_of_each_tap() -> None:
+    # One channel pair over 1×2 positions: rows (1, 2) and (3, 4); means 1.5 and 3.5.
+    features = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    statistics = style_statistics([dict.fromkeys(STYLE_TAPS, features)])
+    assert tuple(statistics) == STYLE_KEYS
+    # E[f fᵀ] − μμᵀ = [[¼, ¼], [¼, ¼]], scaled by 1/C like a Gram matrix.
+    expected = torch.full((1, 2, 2), 0.25) / 2
+    torch.testing.assert_close(statistics["relu3_1.covariance"], expected)
+    torch.testing.assert_close(statistics["relu3_1.mean"], torch.tensor([[1.5, 3.5]]))
+    # An ensemble gets one statistic per member, side by side.
+    both = style_statistics([dict.fromkeys(STYLE_TAPS, features)] * 2)
+    assert both["relu1_1.covariance"].shape == (1, 2, 2, 2)
+    assert both["relu1_1.mean"].shape == (1, 2, 2)
+
+
+def test_a_flat_image_of_the_style_colour_is_far_from_a_textured_style() -> None:
+    """The covariance of a flat image is zero, so its half of the style distance is whole
+    (each of its terms 1) whatever its colour: a flat colour is no painting, however well it
+    matches on average."""
+    generator = torch.Generator().manual_seed(0)
+    texture = torch.relu(torch.randn(1, 8, 16, 16, generator=generator) + 2.0)
+    flat = texture.mean(dim=(2, 3), keepdim=True).expand_as(texture)
+    target = style_statistics([dict.fromkeys(STYLE_TAPS, texture)])
+    norms = {key: squared_norms(value) for key, value in target.items()}
+    own = style_distances(target, target, norms).item()
+    flat_distance = style_distances(
+        style_statistics([dict.fromkeys(STYLE_TAPS, flat)]), target, norms
+    ).item()
+    assert own == 0.0
+    assert flat_distance == pytest.approx(0.5, abs=1e-4)
+    # The uncentred Gram matrix, mostly the mean's outer product, barely tells them apart.
+    gram, flat_gram = gram_matrices(texture), gram_matrices(flat)
+    assert (squared_norms(gram - flat_gram) / squared_norms(gram)).item() < 0.1
 
 
 def test_paired_style_distance_compares_each_output_with_its_own_target() -> None:
@@ -80,7 +123,10 @@ def test_paired_style_distance_compares_each_output_with_its_own_target() -> Non
     targets = {"a": torch.tensor([[[1.0]], [[2.0]]])}
     norms = {"a": torch.tensor([1.0, 4.0], dtype=torch.float64)}
     pairs = torch.tensor([1, 1])
-    assert paired_style_distances(grams, targets, norms, pairs).tolist() == [1 / 4, 1 / 4]
+    # (1 − 2)² / (1 + 4) and (3 − 2)² / (9 + 4).
+    assert paired_style_distances(grams, targets, norms, pairs).tolist() == pytest.approx(
+        [1 / 5, 1 / 13]
+    )
 
 
 def test_frechet_distance_of_two_gaussians_has_its_closed_form() -> None:

@@ -71,9 +71,8 @@ def test_texture_taps_are_one_random_filter_bank_per_scale(tiny_network: MetricN
     for tap, scale in TAP_SCALES.items():
         scaled = torch.nn.functional.avg_pool2d(normalised, 2**scale) if scale else normalised
         weight = member.scales[scale].weight
-        expected = torch.relu(
-            torch.nn.functional.conv2d(scaled, weight, stride=STRIDES[scale], padding=2)
-        )
+        replicated = torch.nn.functional.pad(scaled, [2, 2, 2, 2], mode="replicate")
+        expected = torch.relu(torch.nn.functional.conv2d(replicated, weight, stride=STRIDES[scale]))
         torch.testing.assert_close(features[tap], expected)
     assert [features[tap].shape[-1] for tap in TAP_SCALES] == [32, 16, 16, 8, 8, 4]
     assert torch.equal(features["relu4_2"], features["relu4_1"])
@@ -90,6 +89,16 @@ def test_the_layout_bank_sees_edges_not_flat_colour() -> None:
     flat = torch.full((1, 3, 32, 32), 0.7)
     assert member(flat, ["layout"])["layout"].abs().max() < 1e-5
     assert member(flat, ["relu3_1"])["relu3_1"].abs().max() > 0.01  # style banks see colour
+
+
+def test_a_flat_image_is_flat_at_every_scale_borders_included() -> None:
+    """Replicated borders: no style tap of a flat image varies over positions, so its feature
+    covariance (half of the style distance) is zero, even on a 2×2 map."""
+    member = random_texture(0, width=8)
+    features = member(torch.full((1, 3, 32, 32), 0.3), list(TAP_SCALES))
+    for tap, value in features.items():
+        spread = (value - value.mean(dim=(2, 3), keepdim=True)).abs().max()
+        assert spread < 1e-5, tap
 
 
 def test_texture_network_computes_no_scale_past_the_coarsest_tap() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scoring.engine import ErrorCode, ScoringError
-from scoring.engine.errors import TOO_MANY_PROTOTYPES
+from scoring.engine.errors import DEGENERATE_STYLE, TOO_MANY_PROTOTYPES
 from scoring.engine.metrics import squared_norms, style_distances
 from scoring.engine.prototypes import farthest_first, style_prototypes
 
@@ -77,3 +77,17 @@ def test_prototypes_of_an_ensemble_keep_each_members_gram() -> None:
     for tap, values in grams.items():
         assert prototypes[tap].shape == (1, *values.shape[1:])
         assert torch.allclose(prototypes[tap][0], values.mean(dim=0), atol=1e-6)
+
+
+def test_a_statistic_no_style_image_has_stays_zero_and_none_at_all_is_refused() -> None:
+    generator = torch.Generator().manual_seed(0)
+    statistics = {
+        "relu1_1.mean": torch.rand(3, 4, generator=generator),
+        "relu5_1.covariance": torch.zeros(3, 4, 4),
+    }
+    prototypes = style_prototypes(statistics, 2)
+    assert torch.equal(prototypes["relu5_1.covariance"], torch.zeros(2, 4, 4))
+    with pytest.raises(ScoringError) as caught:
+        style_prototypes({key: torch.zeros_like(value) for key, value in statistics.items()}, 1)
+    assert caught.value.code == ErrorCode.DEGENERATE_REFERENCE
+    assert caught.value.message == DEGENERATE_STYLE

@@ -21,7 +21,7 @@ from scoring.engine import (
     references_stale,
 )
 from scoring.engine.errors import STALE_REFERENCES
-from scoring.engine.metrics import layouts
+from scoring.engine.metrics import STYLE_KEYS, layouts
 from scoring.engine.references import PAIRING_MISMATCH
 from tests.scoring.engine.helpers import build_references, smooth_images, spec_for
 
@@ -42,7 +42,7 @@ def test_references_hold_what_scoring_needs(
     assert references.content_layouts.dtype == torch.float64
     assert {
         tap: target.shape[0] for tap, target in references.style_targets.items()
-    } == dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1)
+    } == dict.fromkeys(STYLE_KEYS, 1)
     # Two public style images and their mirror images.
     assert references.public_style_signatures.shape == (4, 1024)
     assert references.judge_mean is not None
@@ -157,7 +157,7 @@ def test_arbitrary_style_keeps_one_target_per_style_image_and_the_pairing(
     pairing = (0, 1, 2, 0, 1, 2)
     references = build_references(content, styles, tiny_network, None, pairing=pairing)
     assert references.task_kind == TaskKind.ARBITRARY_STYLE
-    assert references.style_targets["relu1_1"].shape[0] == 3
+    assert references.style_targets["relu1_1.covariance"].shape[0] == 3
     assert references.style_pairing is not None
     assert references.style_pairing.tolist() == list(pairing)
     assert References.from_bytes(references.to_bytes()).style_pairing.tolist() == list(pairing)  # type: ignore[union-attr]
