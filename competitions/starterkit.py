@@ -109,12 +109,13 @@ if __name__ == "__main__":
 README_STEPS = 300
 METRIC_DEFINITIONS = {
     "content_distance": "mean over images of 1 − cos between the scene layouts of the output "
-    "and of its photo: the metric network's relu3_1 features averaged over 16-pixel cells, "
-    "centred per channel",
-    "style_distance": "mean over images of ⅕ Σ_l ‖G_l(out) − T_l‖² / ‖T_l‖² over the metric "
-    "network's five style taps (relu1_1 … relu5_1), G = F Fᵀ / (C·H·W); T: the nearest of K style "
-    "prototypes (single style; K = 1: the mean Gram of all style images, hidden ones included) "
-    "or the paired style image (arbitrary style)",
+    "and of its photo: the metric network's layout features (edges at the quarter scale) "
+    "averaged over 16-pixel cells, centred per channel",
+    "style_distance": "mean over images of ⅒ Σ_k ‖S_k(out) − T_k‖² / (‖S_k(out)‖² + ‖T_k‖²) "
+    "over ten statistics: the feature covariance (centred Gram matrix) and the feature mean of "
+    "each of the metric network's five style taps; each term in [0, 1]; T: the nearest of K "
+    "style prototypes (single style; K = 1: the mean statistics of all style images, hidden "
+    "ones included) or the paired style image (arbitrary style)",
     "palette_distance": "mean over images of the sliced Wasserstein-2 distance between the "
     "output's pixel colours and the style images' in CIELAB (32 fixed directions, 64 "
     "quantiles), divided by 100",

@@ -72,7 +72,7 @@ the short brush strokes, in an orange, teal and green palette, of the style imag
 tab.
 
 Submissions are scored on hidden photos for **content** (does the scene survive?),
-**style** (Gram statistics of VGG networks against the style images), **palette** (the
+**style** (texture statistics of random filter banks against the style images), **palette** (the
 colours of the style) and **realism** (a discriminator trained to tell the style from
 everything else). See the Rules tab.
 """

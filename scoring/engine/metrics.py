@@ -51,7 +51,8 @@ METRIC_HELP: dict[str, str] = {
     "composite": "Default ranking score, lower is better: content kept × style and palette "
     "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
     "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
-    "style_distance": "How far the output's Gram statistics are from the style's.",
+    "style_distance": "How far the output's texture statistics (feature covariance and mean) "
+    "are from the style's, 0 to 1.",
     "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
     "judge_realism": "How much the challenge's judge believes the output is in the style.",
     "deception_rate": "Share of outputs the judge takes for the style (above its threshold, "

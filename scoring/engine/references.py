@@ -2,9 +2,9 @@
 
 What every submission is compared with, computed once so that scoring a submission costs one
 metric-network and one judge pass over its outputs and nothing over the references:
-- content features at relu4_2 of the subset's hidden content images, with their ‖F‖²;
-- style targets: K prototypes (single style) or one Gram set per style image (arbitrary
-  style, with the style image each content image is paired with), with their ‖T‖²;
+- the scene layouts of the subset's hidden content images;
+- style targets: K prototypes (single style) or one set of style statistics per style image
+  (arbitrary style, with the style image each content image is paired with), with their ‖T‖²;
 - the judge's patch-feature mean and covariance over the style set;
 - palette targets: the CIELAB quantile functions of the style (their barycenter for a single
   style, one per style image for arbitrary style);

@@ -109,7 +109,8 @@ def test_kit_holds_data_trainer_client_and_conventions(challenge: Challenge, org
     assert "adain" not in meta["io"]["architectures"]
     assert meta["metrics"]["composite"]["direction"] == "lower"
     assert meta["metrics"]["judge_realism"]["direction"] == "higher"
-    assert "relu3_1" in meta["metrics"]["content_distance"]["definition"]
+    assert "layout features" in meta["metrics"]["content_distance"]["definition"]
+    assert "covariance" in meta["metrics"]["style_distance"]["definition"]
     assert meta["metric_network"] == {
         **meta["metric_network"],
         "network": "random-texture",
