@@ -50,7 +50,8 @@ METRICS = tuple(METRIC_DIRECTIONS)
 METRIC_HELP: dict[str, str] = {
     "composite": "Default ranking score, lower is better: content kept × style and palette "
     "reached (relative to the unchanged photo) × the judge's realism × the memorization penalty.",
-    "content_distance": "How far the output's deep features are from the photo's (relu4_2).",
+    "content_distance": "How far the output's scene layout is from the photo's (0: the same "
+    "scene, about 1: none of it).",
     "style_distance": "How far the output's texture statistics (feature covariance and mean) "
     "are from the style's, 0 to 1.",
     "palette_distance": "How far the output's colours are from the style's (CIELAB, ~ΔE/100).",
@@ -69,7 +70,7 @@ COVARIANCE = "covariance"
 MEAN = "mean"
 # The style statistics: each style tap's feature covariance and mean (see style_statistics).
 STYLE_KEYS = tuple(f"{tap}.{part}" for tap in STYLE_TAPS for part in (COVARIANCE, MEAN))
-# Content layouts average relu3_1 over cells of this many pixels, at least 2×2 cells.
+# Content layouts average the layout tap over cells of this many pixels, at least 2×2 cells.
 LAYOUT_CELL = 16
 MIN_LAYOUT_CELLS = 2
 FLAT_LAYOUT_NORM = 1e-6

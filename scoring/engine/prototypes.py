@@ -35,21 +35,21 @@ logger = logging.getLogger(__name__)
 KMEANS_ITERATIONS = 20
 
 
-def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+def style_prototypes(statistics: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """K prototypes (K×… per key) from the style statistics of S style images (S×… per key;
     S×members×C×C and K×members×C×C with an ensemble of metric networks)."""
-    taps = list(grams)
-    count = grams[taps[0]].shape[0]
+    keys = list(statistics)
+    count = statistics[keys[0]].shape[0]
     scales: dict[str, float] = {}
-    for tap in taps:
-        mean_norm = float(grams[tap].double().mean(dim=0).norm())
+    for key in keys:
+        mean_norm = float(statistics[key].double().mean(dim=0).norm())
         # A statistic that is zero for every style image (the covariance of a map too small to
         # vary) tells the clusters nothing; left unscaled, it stays zero.
-        scales[tap] = 1.0 / (math.sqrt(len(taps)) * mean_norm) if mean_norm else 1.0
-    if not any(float(grams[tap].abs().max()) for tap in taps):
+        scales[key] = 1.0 / (math.sqrt(len(keys)) * mean_norm) if mean_norm else 1.0
+    if not any(float(statistics[key].abs().max()) for key in keys):
         raise ScoringError(ErrorCode.DEGENERATE_REFERENCE, DEGENERATE_STYLE)
     data = np.concatenate(
-        [grams[tap].reshape(count, -1).double().numpy() * scales[tap] for tap in taps], axis=1
+        [statistics[key].reshape(count, -1).double().numpy() * scales[key] for key in keys], axis=1
     )
     initial = farthest_first(data, k)
     with warnings.catch_warnings(record=True) as caught:
@@ -62,19 +62,19 @@ def style_prototypes(grams: Mapping[str, torch.Tensor], k: int) -> dict[str, tor
     logger.info("style prototypes from %d image(s), per prototype: %s", count, sizes)
     prototypes: dict[str, torch.Tensor] = {}
     offset = 0
-    for tap in taps:
-        # C×C per image, or members×C×C for an ensemble of metric networks.
-        shape = tuple(grams[tap].shape[1:])
+    for key in keys:
+        # C×C or C per image, members×… for an ensemble of metric networks.
+        shape = tuple(statistics[key].shape[1:])
         size = math.prod(shape)
-        block = centroids[:, offset : offset + size] / scales[tap]
-        prototypes[tap] = torch.from_numpy(block.reshape(k, *shape)).float()
+        block = centroids[:, offset : offset + size] / scales[key]
+        prototypes[key] = torch.from_numpy(block.reshape(k, *shape)).float()
         offset += size
     return prototypes
 
 
 def farthest_first(data: np.ndarray, k: int) -> np.ndarray:
     """k rows of `data`: the one closest to the mean, then each time the farthest from those."""
-    # Rows are long (every Gram entry of every tap): hash their bytes rather than sort them.
+    # Rows are long (every entry of every statistic): hash their bytes rather than sort them.
     distinct = len({row.tobytes() for row in data})
     if k < 1 or distinct < k:
         raise ScoringError(
