@@ -81,6 +81,8 @@ class Run:
     judge_seed: int
     # challenge slug → entry name → whole-set metrics
     scores: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    # challenge slug → entry name → per-image values and baselines (for the JSON)
+    details: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -170,9 +172,18 @@ def score_run(
 
     for challenge in challenges:
         run.scores[challenge.slug] = {}
+        run.details[challenge.slug] = {}
         for entry in entries[challenge.slug]:
             whole = challenge_score(challenge=challenge, outputs=entry.outputs, network=network)
             run.scores[challenge.slug][entry.name] = whole.metrics
+            run.details[challenge.slug][entry.name] = {
+                board: {
+                    "per_image": {name: list(values) for name, values in result.per_image.items()},
+                    "baselines": dict(result.baselines),
+                    "threshold": result.deception_threshold,
+                }
+                for board, result in whole.results.items()
+            }
         progress(f"{run.label}: scored on {challenge.slug}")
 
 
@@ -394,7 +405,13 @@ def main() -> int:
                 json.dumps(
                     {
                         "runs": [
-                            {"label": r.label, "scores": r.scores, "judges": r.judges} for r in runs
+                            {
+                                "label": r.label,
+                                "scores": r.scores,
+                                "judges": r.judges,
+                                "details": r.details,
+                            }
+                            for r in runs
                         ],
                         "checks": [c.__dict__ for c in checks],
                     },
