@@ -60,7 +60,13 @@ def option(command: list[str], *names: str) -> str:
 
 
 def test_every_service_of_the_design_is_there(compose: dict) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
+    assert set(compose["services"]) == {
+        "postgres",
+        "redis",
+        "objectstore",
+        "objectstore-bucket",
+        *APP_SERVICES,
+    }
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -119,13 +125,43 @@ def test_gpu_worker_scores_one_at_a_time_on_a_reserved_gpu(compose: dict) -> Non
     assert "gpu" in devices[0]["capabilities"]
 
 
-def test_web_and_workers_share_one_media_volume(compose: dict) -> None:
-    mounts = set()
+def test_media_lives_in_the_object_store_not_on_a_container(compose: dict) -> None:
+    """Any app container can be scaled or moved: none keeps media on a volume of its own."""
     for name in APP_SERVICES:
         service = compose["services"][name]
-        media_root = service["environment"]["ATELIER_MEDIA_ROOT"]
-        matching = [v for v in service["volumes"] if v.split(":")[1] == media_root]
-        assert len(matching) == 1, name
-        mounts.add(matching[0].split(":")[0])
-    assert len(mounts) == 1
-    assert mounts <= set(compose["volumes"])
+        environment = service["environment"]
+        assert environment["ATELIER_S3_BUCKET"].startswith("${ATELIER_S3_BUCKET:-")
+        assert environment["ATELIER_S3_ENDPOINT_URL"] == (
+            "${ATELIER_S3_ENDPOINT_URL:-http://objectstore:8333}"
+        )
+        mounts = [volume.split(":")[1] for volume in service.get("volumes", [])]
+        assert environment["ATELIER_MEDIA_ROOT"] not in mounts, name
+        bucket = service["depends_on"]["objectstore-bucket"]
+        assert bucket["condition"] == "service_completed_successfully"
+    store = compose["services"]["objectstore"]["command"]
+    assert "-s3" in store
+    assert "-s3.port=8333" in store
+    assert "-s3.config=/etc/seaweedfs/s3.json" in store
+
+
+def test_scoring_workers_scale_and_beat_does_not(compose: dict) -> None:
+    """`--scale worker-gpu=N` needs replicas without a fixed name, host port or own state."""
+    worker = compose["services"]["worker-gpu"]
+    assert not {"container_name", "ports", "volumes", "hostname"} & set(worker)
+    assert option(worker["command"], "--hostname", "-n").endswith("@%h")  # unique per replica
+    assert compose["services"]["worker-default"].get("deploy", {}).get("replicas", 1) >= 1
+    beat = compose["services"]["beat"]
+    assert beat.get("deploy", {}).get("replicas", 1) == 1
+    schedule = option(beat["command"], "--schedule", "-s")
+    assert any(schedule.startswith(volume.split(":")[1] + "/") for volume in beat["volumes"])
+
+
+def test_object_store_identity_is_the_apps(compose: dict) -> None:
+    """The store's one identity is the key pair the apps sign with."""
+    identities = compose["configs"]["s3-identities"]["content"]
+    environment = compose["services"]["web"]["environment"]
+    access = environment["ATELIER_S3_ACCESS_KEY_ID"]
+    secret = environment["ATELIER_S3_SECRET_ACCESS_KEY"]
+    assert f'"accessKey": "{access}"' in identities
+    assert f'"secretKey": "{secret}"' in identities
+    assert secret.startswith("${ATELIER_S3_SECRET_ACCESS_KEY:?")  # no default secret
